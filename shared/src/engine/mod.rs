@@ -6,8 +6,11 @@ pub mod data;
 pub mod dixon_coles;
 pub mod error;
 pub mod grid;
+pub mod historical;
 pub mod linalg;
 pub mod metrics;
+pub mod optim;
+pub mod regression;
 pub mod teams;
 
 use std::str::FromStr;
@@ -19,6 +22,7 @@ pub use data::{MatchRecord, Outcome};
 pub use dixon_coles::{DixonColesConfig, DixonColesModel};
 pub use error::EngineError;
 pub use grid::{Prediction, ScoreGrid};
+pub use historical::{HistoricalConfig, HistoricalModel};
 
 /// The three prediction strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,6 +72,7 @@ impl FromStr for Strategy {
 #[serde(default)]
 pub struct EngineConfig {
     pub statistical: DixonColesConfig,
+    pub historical: HistoricalConfig,
 }
 
 /// A fitted model of any strategy.
@@ -75,6 +80,7 @@ pub struct EngineConfig {
 #[serde(tag = "strategy", rename_all = "snake_case")]
 pub enum FittedModel {
     Statistical(DixonColesModel),
+    Historical(HistoricalModel),
 }
 
 impl FittedModel {
@@ -91,6 +97,11 @@ impl FittedModel {
                 as_of,
                 &config.statistical,
             )?)),
+            Strategy::Historical => Ok(FittedModel::Historical(HistoricalModel::fit_with(
+                history,
+                as_of,
+                &config.historical,
+            )?)),
             _ => Err(EngineError::UnknownStrategy(strategy.as_str().into())),
         }
     }
@@ -98,6 +109,7 @@ impl FittedModel {
     pub fn predict(&self, home: &str, away: &str) -> Prediction {
         match self {
             FittedModel::Statistical(m) => m.predict(home, away),
+            FittedModel::Historical(m) => m.predict(home, away),
         }
     }
 }

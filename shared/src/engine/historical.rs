@@ -1,0 +1,602 @@
+//! `historical`: strength from the results history alone.
+//!
+//! An Elo rating with home advantage and a goal-difference multiplier (the World Football Elo
+//! rule: ×1.5 for a two-goal win, ×(11+n)/8 for n ≥ 3), partial regression to the mean over the
+//! summer break, and promoted teams entering at the average rating of the weakest established
+//! teams. Recent form (points per game over the last matches) and head-to-head (shrunk mean goal
+//! difference of recent meetings) join the rating difference as covariates of an ordered logit
+//! fitted by weighted maximum likelihood on the pre-match values of past matches (after a burn-in
+//! season); expected goals come from Poisson regressions on the rating difference. The score grid
+//! (Poisson goals, its home/draw/away regions rescaled to the ordered logit's probabilities)
+//! gives every output.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::data::{MatchRecord, days_between, history_before};
+use super::error::EngineError;
+use super::grid::{DEFAULT_MAX_GOALS, Prediction, ScoreGrid};
+use super::regression::{Design, OrderedLogit, PoissonRegression};
+
+/// Elo settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EloConfig {
+    /// Update step (rating points per unit of surprise).
+    pub k: f64,
+    /// Home advantage in rating points.
+    pub home_advantage: f64,
+    /// Scale updates by the goal-difference multiplier.
+    pub goal_difference: bool,
+    /// Rating of the teams present when the history starts.
+    pub initial: f64,
+    /// Fraction of a team's distance to the mean removed after a break of `break_days`.
+    pub season_regression: f64,
+    /// A gap at least this long between two matches of a team is a season break.
+    pub break_days: f64,
+    /// A gap at least this long means the team was out of the league (relegated); it comes back
+    /// at the promoted-team rating.
+    pub absence_days: f64,
+    /// How many of the weakest active teams define the promoted-team rating.
+    pub promoted_reference_teams: usize,
+}
+
+impl Default for EloConfig {
+    fn default() -> Self {
+        EloConfig {
+            k: 15.0,
+            home_advantage: 65.0,
+            goal_difference: true,
+            initial: 1500.0,
+            season_regression: 0.0,
+            break_days: 45.0,
+            absence_days: 200.0,
+            promoted_reference_teams: 3,
+        }
+    }
+}
+
+/// Settings of the `historical` strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoricalConfig {
+    pub elo: EloConfig,
+    /// Matches of recent form per team.
+    pub form_matches: usize,
+    /// Recent meetings used for head-to-head.
+    pub h2h_matches: usize,
+    /// Meetings older than this are ignored.
+    pub h2h_days: f64,
+    /// The first matches of the history only warm the ratings up; the logit learns from the rest.
+    pub burn_in_matches: usize,
+    /// Decay per day of the training weights of the ordered logit.
+    pub sample_xi: f64,
+    /// L2 penalty of the ordered logit's slopes.
+    pub l2: f64,
+    pub max_goals: usize,
+}
+
+impl Default for HistoricalConfig {
+    fn default() -> Self {
+        HistoricalConfig {
+            elo: EloConfig::default(),
+            form_matches: 6,
+            h2h_matches: 6,
+            h2h_days: 1500.0,
+            burn_in_matches: 300,
+            sample_xi: 0.0005,
+            l2: 1.0,
+            max_goals: DEFAULT_MAX_GOALS,
+        }
+    }
+}
+
+/// League-average points per game, the padding of short form histories.
+const AVERAGE_PPG: f64 = 1.37;
+/// Pseudo-meetings of zero goal difference that shrink head-to-head means.
+const H2H_SHRINK: f64 = 3.0;
+
+#[derive(Debug, Clone)]
+struct TeamState {
+    rating: f64,
+    last: NaiveDateTime,
+    matches: usize,
+    recent_points: VecDeque<f64>,
+}
+
+/// Elo ratings, form and head-to-head, updated match by match in chronological order.
+#[derive(Debug, Clone)]
+pub struct EloTracker {
+    config: EloConfig,
+    form_matches: usize,
+    h2h_matches: usize,
+    teams: HashMap<String, TeamState>,
+    /// Meetings per (alphabetically first, second) pair: (kick-off, goal difference of the first).
+    h2h: HashMap<(String, String), VecDeque<(NaiveDateTime, i32)>>,
+}
+
+/// Goal-difference multiplier of the World Football Elo ratings.
+pub fn goal_difference_multiplier(gd: u32) -> f64 {
+    match gd {
+        0 | 1 => 1.0,
+        2 => 1.5,
+        n => (11.0 + n as f64) / 8.0,
+    }
+}
+
+/// Elo expected score of a side `diff` rating points stronger.
+pub fn elo_expected(diff: f64) -> f64 {
+    1.0 / (1.0 + 10f64.powf(-diff / 400.0))
+}
+
+impl EloTracker {
+    pub fn new(config: &HistoricalConfig) -> Self {
+        EloTracker {
+            config: config.elo.clone(),
+            form_matches: config.form_matches.max(1),
+            h2h_matches: config.h2h_matches,
+            teams: HashMap::new(),
+            h2h: HashMap::new(),
+        }
+    }
+
+    /// The rating a team gets when it (re-)enters the league at `now`: the mean of the weakest
+    /// active teams, or the initial rating while too few teams have played.
+    pub fn promoted_rating(&self, now: NaiveDateTime, exclude: &str) -> f64 {
+        let mut active: Vec<f64> = self
+            .teams
+            .iter()
+            .filter(|(name, t)| {
+                name.as_str() != exclude
+                    && t.matches >= 10
+                    && days_between(t.last, now) < self.config.absence_days
+            })
+            .map(|(_, t)| t.rating)
+            .collect();
+        let k = self.config.promoted_reference_teams.max(1);
+        if active.len() < k.max(4) {
+            return self.config.initial;
+        }
+        active.sort_by(f64::total_cmp);
+        active[..k].iter().sum::<f64>() / k as f64
+    }
+
+    /// The rating `team` would have at `now` (before playing), applying absence and break rules.
+    pub fn rating_at(&self, team: &str, now: NaiveDateTime) -> f64 {
+        match self.teams.get(team) {
+            None => self.promoted_rating(now, team),
+            Some(t) => {
+                let gap = days_between(t.last, now);
+                if gap >= self.config.absence_days {
+                    self.promoted_rating(now, team)
+                } else if gap >= self.config.break_days {
+                    let m = self.config.initial;
+                    m + (t.rating - m) * (1.0 - self.config.season_regression)
+                } else {
+                    t.rating
+                }
+            }
+        }
+    }
+
+    /// Points per game over the team's last matches, padded with the league average.
+    pub fn form(&self, team: &str, now: NaiveDateTime) -> f64 {
+        let n = self.form_matches;
+        match self.teams.get(team) {
+            Some(t) if days_between(t.last, now) < self.config.absence_days => {
+                let s: f64 = t.recent_points.iter().sum();
+                (s + AVERAGE_PPG * (n - t.recent_points.len()) as f64) / n as f64
+            }
+            _ => AVERAGE_PPG,
+        }
+    }
+
+    /// Shrunk mean goal difference of `home` in its recent meetings with `away`.
+    pub fn head_to_head(&self, home: &str, away: &str, now: NaiveDateTime, max_days: f64) -> f64 {
+        let (key, sign) = if home <= away {
+            ((home.to_string(), away.to_string()), 1.0)
+        } else {
+            ((away.to_string(), home.to_string()), -1.0)
+        };
+        match self.h2h.get(&key) {
+            None => 0.0,
+            Some(q) => {
+                let (s, n) = q
+                    .iter()
+                    .filter(|(k, _)| days_between(*k, now) <= max_days)
+                    .fold((0.0, 0.0), |(s, n), (_, gd)| (s + *gd as f64, n + 1.0));
+                sign * s / (n + H2H_SHRINK)
+            }
+        }
+    }
+
+    /// The rating difference (home minus away, with home advantage) in units of 400 points.
+    pub fn rating_difference(&self, home: &str, away: &str, now: NaiveDateTime) -> f64 {
+        (self.rating_at(home, now) + self.config.home_advantage - self.rating_at(away, now)) / 400.0
+    }
+
+    /// Updates ratings, form and head-to-head with a finished match.
+    pub fn update(&mut self, m: &MatchRecord) {
+        let now = m.kickoff();
+        let rh = self.rating_at(&m.home, now);
+        let ra = self.rating_at(&m.away, now);
+        let expected = elo_expected(rh + self.config.home_advantage - ra);
+        let score = match m.outcome() {
+            super::data::Outcome::Home => 1.0,
+            super::data::Outcome::Draw => 0.5,
+            super::data::Outcome::Away => 0.0,
+        };
+        let gd = (m.home_goals as i32 - m.away_goals as i32).unsigned_abs();
+        let mult = if self.config.goal_difference {
+            goal_difference_multiplier(gd)
+        } else {
+            1.0
+        };
+        let delta = self.config.k * mult * (score - expected);
+        let (ph, pa) = match m.outcome() {
+            super::data::Outcome::Home => (3.0, 0.0),
+            super::data::Outcome::Draw => (1.0, 1.0),
+            super::data::Outcome::Away => (0.0, 3.0),
+        };
+        let n = self.form_matches;
+        for (team, rating, points) in [(&m.home, rh + delta, ph), (&m.away, ra - delta, pa)] {
+            let st = self.teams.entry(team.clone()).or_insert_with(|| TeamState {
+                rating,
+                last: now,
+                matches: 0,
+                recent_points: VecDeque::new(),
+            });
+            if days_between(st.last, now) >= self.config.absence_days {
+                st.matches = 0;
+                st.recent_points.clear();
+            }
+            st.rating = rating;
+            st.last = now;
+            st.matches += 1;
+            st.recent_points.push_back(points);
+            while st.recent_points.len() > n {
+                st.recent_points.pop_front();
+            }
+        }
+        if self.h2h_matches > 0 {
+            let (key, gd) = if m.home <= m.away {
+                (
+                    (m.home.clone(), m.away.clone()),
+                    m.home_goals as i32 - m.away_goals as i32,
+                )
+            } else {
+                (
+                    (m.away.clone(), m.home.clone()),
+                    m.away_goals as i32 - m.home_goals as i32,
+                )
+            };
+            let q = self.h2h.entry(key).or_default();
+            q.push_back((now, gd));
+            while q.len() > self.h2h_matches {
+                q.pop_front();
+            }
+        }
+    }
+
+    /// The covariates of a match at `now`: rating difference, form difference, head-to-head.
+    pub fn features(&self, home: &str, away: &str, now: NaiveDateTime, h2h_days: f64) -> [f64; 3] {
+        [
+            self.rating_difference(home, away, now),
+            self.form(home, now) - self.form(away, now),
+            self.head_to_head(home, away, now, h2h_days),
+        ]
+    }
+
+    /// Current ratings of the teams active at `now`.
+    pub fn active_ratings(&self, now: NaiveDateTime) -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = self
+            .teams
+            .iter()
+            .filter(|(_, t)| days_between(t.last, now) < self.config.absence_days)
+            .map(|(name, _)| (name.clone(), self.rating_at(name, now)))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+/// A team's state in a fitted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamRating {
+    pub team: String,
+    pub rating: f64,
+    pub form: f64,
+}
+
+/// Head-to-head value of a pair (from `team_a`'s point of view; `team_a < team_b`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadToHead {
+    pub team_a: String,
+    pub team_b: String,
+    pub value: f64,
+}
+
+/// A fitted `historical` model: serialisable, so a service can cache it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoricalModel {
+    pub model_version: String,
+    pub as_of: NaiveDateTime,
+    /// Sorted by team name.
+    pub teams: Vec<TeamRating>,
+    /// Rating of a team absent from the history (promoted).
+    pub unknown_rating: f64,
+    /// Sorted by (team_a, team_b).
+    pub head_to_head: Vec<HeadToHead>,
+    pub outcome_model: OrderedLogit,
+    pub goals_home: PoissonRegression,
+    pub goals_away: PoissonRegression,
+    pub training_matches: usize,
+    pub config: HistoricalConfig,
+}
+
+/// Version string of this implementation.
+pub const HISTORICAL_VERSION: &str = "historical-elo-ologit-1";
+
+/// Pre-match covariates and results of a chronological history, as the Elo pass sees them.
+pub struct HistoricalSamples {
+    pub design: Design,
+    pub outcomes: Vec<super::data::Outcome>,
+    pub home_goals: Vec<f64>,
+    pub away_goals: Vec<f64>,
+    pub kickoffs: Vec<NaiveDateTime>,
+}
+
+/// Runs the Elo pass over chronological `matches`, collecting pre-match covariates of the matches
+/// after the burn-in, and returns the tracker at the end.
+pub fn elo_pass(
+    matches: &[&MatchRecord],
+    config: &HistoricalConfig,
+) -> (EloTracker, HistoricalSamples) {
+    let mut tracker = EloTracker::new(config);
+    let mut s = HistoricalSamples {
+        design: Design::new(3),
+        outcomes: Vec::new(),
+        home_goals: Vec::new(),
+        away_goals: Vec::new(),
+        kickoffs: Vec::new(),
+    };
+    for (i, m) in matches.iter().enumerate() {
+        if i >= config.burn_in_matches {
+            let f = tracker.features(&m.home, &m.away, m.kickoff(), config.h2h_days);
+            s.design.push(&f);
+            s.outcomes.push(m.outcome());
+            s.home_goals.push(m.home_goals as f64);
+            s.away_goals.push(m.away_goals as f64);
+            s.kickoffs.push(m.kickoff());
+        }
+        tracker.update(m);
+    }
+    (tracker, s)
+}
+
+impl HistoricalModel {
+    /// Fits on the matches of `history` known before `as_of`, with the default configuration.
+    pub fn fit(history: &[MatchRecord], as_of: NaiveDateTime) -> Result<Self, EngineError> {
+        Self::fit_with(history, as_of, &HistoricalConfig::default())
+    }
+
+    /// Fits on the matches of `history` known before `as_of`.
+    pub fn fit_with(
+        history: &[MatchRecord],
+        as_of: NaiveDateTime,
+        config: &HistoricalConfig,
+    ) -> Result<Self, EngineError> {
+        let matches = history_before(history, as_of);
+        Self::fit_sorted(&matches, as_of, config)
+    }
+
+    /// Fits on chronological `matches` known before `as_of`.
+    pub fn fit_sorted(
+        matches: &[&MatchRecord],
+        as_of: NaiveDateTime,
+        config: &HistoricalConfig,
+    ) -> Result<Self, EngineError> {
+        // With a short history, shorten the burn-in so something is left to learn from.
+        let mut cfg = config.clone();
+        cfg.burn_in_matches = cfg.burn_in_matches.min(matches.len() / 2);
+        let (tracker, samples) = elo_pass(matches, &cfg);
+        if samples.outcomes.len() < 10 {
+            return Err(EngineError::InsufficientHistory(format!(
+                "historical needs at least 20 matches, got {}",
+                matches.len()
+            )));
+        }
+        let w: Vec<f64> = samples
+            .kickoffs
+            .iter()
+            .map(|k| (-config.sample_xi * days_between(*k, as_of).max(0.0)).exp())
+            .collect();
+        let outcome_model = OrderedLogit::fit(&samples.design, &samples.outcomes, &w, config.l2)?;
+        let mut diff_only = Design::new(1);
+        for i in 0..samples.outcomes.len() {
+            diff_only.push(&samples.design.row(i)[..1]);
+        }
+        let goals_home = PoissonRegression::fit(&diff_only, &samples.home_goals, &w, 0.0)?;
+        let goals_away = PoissonRegression::fit(&diff_only, &samples.away_goals, &w, 0.0)?;
+
+        let teams: Vec<TeamRating> = tracker
+            .active_ratings(as_of)
+            .into_iter()
+            .map(|(team, rating)| {
+                let form = tracker.form(&team, as_of);
+                TeamRating { team, rating, form }
+            })
+            .collect();
+        let mut head_to_head: Vec<HeadToHead> = tracker
+            .h2h
+            .keys()
+            .map(|(a, b)| HeadToHead {
+                team_a: a.clone(),
+                team_b: b.clone(),
+                value: tracker.head_to_head(a, b, as_of, config.h2h_days),
+            })
+            .filter(|h| h.value != 0.0)
+            .collect();
+        head_to_head.sort_by(|x, y| (&x.team_a, &x.team_b).cmp(&(&y.team_a, &y.team_b)));
+        Ok(HistoricalModel {
+            model_version: format!(
+                "{HISTORICAL_VERSION}+k{}+h{}",
+                config.elo.k, config.elo.home_advantage
+            ),
+            as_of,
+            teams,
+            unknown_rating: tracker.promoted_rating(as_of, ""),
+            head_to_head,
+            outcome_model,
+            goals_home,
+            goals_away,
+            training_matches: samples.outcomes.len(),
+            config: config.clone(),
+        })
+    }
+
+    fn team(&self, name: &str) -> Option<&TeamRating> {
+        self.teams
+            .binary_search_by(|t| t.team.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.teams[i])
+    }
+
+    /// A team's rating (the promoted-team rating when unknown).
+    pub fn rating(&self, team: &str) -> f64 {
+        self.team(team).map_or(self.unknown_rating, |t| t.rating)
+    }
+
+    fn h2h(&self, home: &str, away: &str) -> f64 {
+        let (a, b, sign) = if home <= away {
+            (home, away, 1.0)
+        } else {
+            (away, home, -1.0)
+        };
+        self.head_to_head
+            .binary_search_by(|h| (h.team_a.as_str(), h.team_b.as_str()).cmp(&(a, b)))
+            .map_or(0.0, |i| sign * self.head_to_head[i].value)
+    }
+
+    /// The covariates of a match.
+    pub fn features(&self, home: &str, away: &str) -> [f64; 3] {
+        let form = |t: &str| self.team(t).map_or(AVERAGE_PPG, |x| x.form);
+        [
+            (self.rating(home) + self.config.elo.home_advantage - self.rating(away)) / 400.0,
+            form(home) - form(away),
+            self.h2h(home, away),
+        ]
+    }
+
+    /// The score grid of a match.
+    pub fn grid(&self, home: &str, away: &str) -> ScoreGrid {
+        let x = self.features(home, away);
+        let p = self.outcome_model.predict(&x);
+        let lh = self.goals_home.predict(&x[..1]);
+        let la = self.goals_away.predict(&x[..1]);
+        let mut g = ScoreGrid::dixon_coles(lh, la, 0.0, self.config.max_goals);
+        g.rescale_outcomes(p);
+        g
+    }
+
+    /// Predicts a match; teams absent from the history get the promoted-team rating.
+    pub fn predict(&self, home: &str, away: &str) -> Prediction {
+        self.grid(home, away).to_prediction(&self.model_version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(day: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2024, 1, day)
+            .expect("date")
+            .and_hms_opt(15, 0, 0)
+            .expect("time")
+    }
+
+    #[test]
+    fn elo_update_by_hand() {
+        let cfg = HistoricalConfig {
+            elo: EloConfig {
+                k: 20.0,
+                home_advantage: 100.0,
+                goal_difference: true,
+                ..EloConfig::default()
+            },
+            ..HistoricalConfig::default()
+        };
+        let mut t = EloTracker::new(&cfg);
+        let mut m = MatchRecord::new(at(1).date(), "A", "B", 3, 0);
+        m.time = Some(at(1).time());
+        t.update(&m);
+        // Both start at 1500; home expected score with +100 home advantage is
+        // 1 / (1 + 10^(-100/400)) = 0.640065; a 3-goal win multiplies K by (11+3)/8 = 1.75.
+        let e = 1.0 / (1.0 + 10f64.powf(-0.25));
+        let delta = 20.0 * 1.75 * (1.0 - e);
+        assert!((t.rating_at("A", at(2)) - (1500.0 + delta)).abs() < 1e-9);
+        assert!((t.rating_at("B", at(2)) - (1500.0 - delta)).abs() < 1e-9);
+        assert!((delta - 12.5977).abs() < 1e-3, "{delta}");
+        // Form: A has 3 points in 1 of 6 matches, padded with the average.
+        assert!((t.form("A", at(2)) - (3.0 + 5.0 * AVERAGE_PPG) / 6.0).abs() < 1e-12);
+        // Head-to-head: +3 shrunk by 3 pseudo-meetings -> 0.75 for A, -0.75 for B.
+        assert!((t.head_to_head("A", "B", at(2), 1000.0) - 0.75).abs() < 1e-12);
+        assert!((t.head_to_head("B", "A", at(2), 1000.0) + 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn multipliers_and_expectations() {
+        assert_eq!(goal_difference_multiplier(1), 1.0);
+        assert_eq!(goal_difference_multiplier(2), 1.5);
+        assert_eq!(goal_difference_multiplier(4), 15.0 / 8.0);
+        assert!((elo_expected(0.0) - 0.5).abs() < 1e-15);
+        assert!((elo_expected(400.0) - 10.0 / 11.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fits_and_predicts_a_small_league() {
+        let teams = ["A", "B", "C", "D", "E", "F"];
+        let mut hist = Vec::new();
+        let mut day = 0i64;
+        for _ in 0..6 {
+            for (i, h) in teams.iter().enumerate() {
+                for (j, a) in teams.iter().enumerate() {
+                    if i == j {
+                        continue;
+                    }
+                    // The earlier in the alphabet, the stronger; home teams score one more.
+                    let hg = (1 + (j as i64 - i as i64).max(0) / 2) as u8;
+                    let ag = ((i as i64 - j as i64).max(0) / 2) as u8;
+                    let d = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date")
+                        + chrono::Duration::days(day / 3);
+                    hist.push(MatchRecord::new(d, *h, *a, hg, ag));
+                    day += 1;
+                }
+            }
+        }
+        let as_of = NaiveDate::from_ymd_opt(2020, 3, 15)
+            .expect("date")
+            .and_hms_opt(0, 0, 0)
+            .expect("time");
+        let cfg = HistoricalConfig {
+            burn_in_matches: 30,
+            ..HistoricalConfig::default()
+        };
+        let model = HistoricalModel::fit_with(&hist, as_of, &cfg).expect("fit");
+        let p = model.predict("A", "F");
+        let q = model.predict("F", "A");
+        assert!((p.p_home + p.p_draw + p.p_away - 1.0).abs() < 1e-12);
+        assert!(p.p_home > 0.6 && q.p_away > q.p_home, "{p:?} {q:?}");
+        assert!(model.rating("A") > model.rating("F"));
+        assert!(p.expected_goals_home > p.expected_goals_away);
+        // A promoted team is rated like the weakest teams.
+        assert!(model.rating("Newcomers") < model.rating("C"));
+        let json = serde_json::to_string(&model).expect("serialise");
+        let back: HistoricalModel = serde_json::from_str(&json).expect("deserialise");
+        assert!((back.predict("A", "F").p_home - p.p_home).abs() < 1e-12);
+    }
+}
