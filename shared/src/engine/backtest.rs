@@ -9,7 +9,7 @@ use super::data::{MatchRecord, Outcome};
 use super::error::EngineError;
 use super::grid::Prediction;
 use super::metrics::{ScoreSums, rps};
-use super::{EngineConfig, FittedModel, Strategy};
+use super::{EngineConfig, FittedModel, MlArtifact, Strategy};
 
 /// One predicted match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,7 @@ pub fn run_backtest(
     train: &[MatchRecord],
     test: &[MatchRecord],
     config: &EngineConfig,
+    ml_artifact: Option<&MlArtifact>,
 ) -> Result<BacktestReport, EngineError> {
     let mut all: Vec<MatchRecord> = train.iter().chain(test.iter()).cloned().collect();
     all.sort_by_key(|m| m.kickoff());
@@ -66,7 +67,7 @@ pub fn run_backtest(
     while i < order.len() {
         let date = order[i].date;
         let as_of = date.and_time(NaiveTime::MIN);
-        let model = FittedModel::fit(strategy, &all, as_of, config)?;
+        let model = FittedModel::fit(strategy, &all, as_of, config, ml_artifact)?;
         while i < order.len() && order[i].date == date {
             let m = order[i];
             let prediction = model.predict(&m.home, &m.away);

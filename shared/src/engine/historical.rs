@@ -318,10 +318,10 @@ pub struct HeadToHead {
     pub value: f64,
 }
 
-/// A fitted `historical` model: serialisable, so a service can cache it.
+/// Ratings, form and head-to-head of every active team at one moment: what the Elo pass knows,
+/// in a serialisable form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoricalModel {
-    pub model_version: String,
+pub struct RatingSnapshot {
     pub as_of: NaiveDateTime,
     /// Sorted by team name.
     pub teams: Vec<TeamRating>,
@@ -329,6 +329,99 @@ pub struct HistoricalModel {
     pub unknown_rating: f64,
     /// Sorted by (team_a, team_b).
     pub head_to_head: Vec<HeadToHead>,
+    pub home_advantage: f64,
+    /// Last kick-off of each team (sorted like `teams`), for rest days.
+    pub last_played: Vec<NaiveDateTime>,
+}
+
+impl RatingSnapshot {
+    /// The state of `tracker` at `as_of`.
+    pub fn from_tracker(tracker: &EloTracker, as_of: NaiveDateTime, h2h_days: f64) -> Self {
+        let active = tracker.active_ratings(as_of);
+        let last_played = active
+            .iter()
+            .map(|(t, _)| tracker.teams.get(t).map_or(as_of, |s| s.last))
+            .collect();
+        let teams: Vec<TeamRating> = active
+            .into_iter()
+            .map(|(team, rating)| {
+                let form = tracker.form(&team, as_of);
+                TeamRating { team, rating, form }
+            })
+            .collect();
+        let mut head_to_head: Vec<HeadToHead> = tracker
+            .h2h
+            .keys()
+            .map(|(a, b)| HeadToHead {
+                team_a: a.clone(),
+                team_b: b.clone(),
+                value: tracker.head_to_head(a, b, as_of, h2h_days),
+            })
+            .filter(|h| h.value != 0.0)
+            .collect();
+        head_to_head.sort_by(|x, y| (&x.team_a, &x.team_b).cmp(&(&y.team_a, &y.team_b)));
+        RatingSnapshot {
+            as_of,
+            teams,
+            unknown_rating: tracker.promoted_rating(as_of, ""),
+            head_to_head,
+            home_advantage: tracker.config.home_advantage,
+            last_played,
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.teams
+            .binary_search_by(|t| t.team.as_str().cmp(name))
+            .ok()
+    }
+
+    /// A team's rating (the promoted-team rating when unknown).
+    pub fn rating(&self, team: &str) -> f64 {
+        self.index(team)
+            .map_or(self.unknown_rating, |i| self.teams[i].rating)
+    }
+
+    /// Whether the team is active in the snapshot.
+    pub fn knows(&self, team: &str) -> bool {
+        self.index(team).is_some()
+    }
+
+    /// Days since the team's last match (None when unknown).
+    pub fn rest_days(&self, team: &str) -> Option<f64> {
+        self.index(team)
+            .map(|i| days_between(self.last_played[i], self.as_of))
+    }
+
+    fn h2h(&self, home: &str, away: &str) -> f64 {
+        let (a, b, sign) = if home <= away {
+            (home, away, 1.0)
+        } else {
+            (away, home, -1.0)
+        };
+        self.head_to_head
+            .binary_search_by(|h| (h.team_a.as_str(), h.team_b.as_str()).cmp(&(a, b)))
+            .map_or(0.0, |i| sign * self.head_to_head[i].value)
+    }
+
+    /// The covariates of a match: rating difference (with home advantage, in 400 points), form
+    /// difference, head-to-head.
+    pub fn features(&self, home: &str, away: &str) -> [f64; 3] {
+        let form = |t: &str| self.index(t).map_or(AVERAGE_PPG, |i| self.teams[i].form);
+        [
+            (self.rating(home) + self.home_advantage - self.rating(away)) / 400.0,
+            form(home) - form(away),
+            self.h2h(home, away),
+        ]
+    }
+}
+
+/// A fitted `historical` model: serialisable, so a service can cache it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoricalModel {
+    pub model_version: String,
+    pub as_of: NaiveDateTime,
+    pub ratings: RatingSnapshot,
     pub outcome_model: OrderedLogit,
     pub goals_home: PoissonRegression,
     pub goals_away: PoissonRegression,
@@ -346,6 +439,20 @@ pub struct HistoricalSamples {
     pub home_goals: Vec<f64>,
     pub away_goals: Vec<f64>,
     pub kickoffs: Vec<NaiveDateTime>,
+}
+
+/// Ratings, form and head-to-head at `as_of` after the Elo pass over chronological `matches`
+/// (all known before `as_of`).
+pub fn rating_snapshot(
+    matches: &[&MatchRecord],
+    as_of: NaiveDateTime,
+    config: &HistoricalConfig,
+) -> RatingSnapshot {
+    let mut tracker = EloTracker::new(config);
+    for m in matches {
+        tracker.update(m);
+    }
+    RatingSnapshot::from_tracker(&tracker, as_of, config.h2h_days)
 }
 
 /// Runs the Elo pass over chronological `matches`, collecting pre-match covariates of the matches
@@ -421,34 +528,13 @@ impl HistoricalModel {
         let goals_home = PoissonRegression::fit(&diff_only, &samples.home_goals, &w, 0.0)?;
         let goals_away = PoissonRegression::fit(&diff_only, &samples.away_goals, &w, 0.0)?;
 
-        let teams: Vec<TeamRating> = tracker
-            .active_ratings(as_of)
-            .into_iter()
-            .map(|(team, rating)| {
-                let form = tracker.form(&team, as_of);
-                TeamRating { team, rating, form }
-            })
-            .collect();
-        let mut head_to_head: Vec<HeadToHead> = tracker
-            .h2h
-            .keys()
-            .map(|(a, b)| HeadToHead {
-                team_a: a.clone(),
-                team_b: b.clone(),
-                value: tracker.head_to_head(a, b, as_of, config.h2h_days),
-            })
-            .filter(|h| h.value != 0.0)
-            .collect();
-        head_to_head.sort_by(|x, y| (&x.team_a, &x.team_b).cmp(&(&y.team_a, &y.team_b)));
         Ok(HistoricalModel {
             model_version: format!(
                 "{HISTORICAL_VERSION}+k{}+h{}",
                 config.elo.k, config.elo.home_advantage
             ),
             as_of,
-            teams,
-            unknown_rating: tracker.promoted_rating(as_of, ""),
-            head_to_head,
+            ratings: RatingSnapshot::from_tracker(&tracker, as_of, config.h2h_days),
             outcome_model,
             goals_home,
             goals_away,
@@ -457,37 +543,14 @@ impl HistoricalModel {
         })
     }
 
-    fn team(&self, name: &str) -> Option<&TeamRating> {
-        self.teams
-            .binary_search_by(|t| t.team.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.teams[i])
-    }
-
     /// A team's rating (the promoted-team rating when unknown).
     pub fn rating(&self, team: &str) -> f64 {
-        self.team(team).map_or(self.unknown_rating, |t| t.rating)
-    }
-
-    fn h2h(&self, home: &str, away: &str) -> f64 {
-        let (a, b, sign) = if home <= away {
-            (home, away, 1.0)
-        } else {
-            (away, home, -1.0)
-        };
-        self.head_to_head
-            .binary_search_by(|h| (h.team_a.as_str(), h.team_b.as_str()).cmp(&(a, b)))
-            .map_or(0.0, |i| sign * self.head_to_head[i].value)
+        self.ratings.rating(team)
     }
 
     /// The covariates of a match.
     pub fn features(&self, home: &str, away: &str) -> [f64; 3] {
-        let form = |t: &str| self.team(t).map_or(AVERAGE_PPG, |x| x.form);
-        [
-            (self.rating(home) + self.config.elo.home_advantage - self.rating(away)) / 400.0,
-            form(home) - form(away),
-            self.h2h(home, away),
-        ]
+        self.ratings.features(home, away)
     }
 
     /// The score grid of a match.

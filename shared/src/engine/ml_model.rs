@@ -1,0 +1,594 @@
+//! `ml_model`: a multinomial logistic regression on features built from the history.
+//!
+//! Features of a match, all computed from matches known before the prediction date (the same
+//! code builds the training rows, rolling over past seasons, and serves predictions):
+//!
+//! | feature | from |
+//! |---|---|
+//! | `dc_supremacy`, `dc_draw`, `dc_total` | Dixon-Coles with decay xi = 0.0018/day: ln(pH/pA), logit(pD), ln(λh+λa) |
+//! | `dc_short_supremacy` | Dixon-Coles with a short memory (xi = 0.006/day) |
+//! | `elo_diff`, `form_diff`, `h2h` | the `historical` Elo pass |
+//! | `rest_diff` | days since each team's last match (capped at 14), difference / 7 |
+//! | `market_supremacy`, `market_goals` | market ratings from the odds of *past* matches ([`super::market`]) |
+//!
+//! The odds of the match being predicted are never a feature. Two heads are trained: `market`
+//! (all features) and `base` (without the market features), used when a team has no odds
+//! history (a league without odds, a promoted team before its first match with odds).
+//!
+//! Training ([`train_artifact`]): rolling feature rows over the training history (after a
+//! burn-in year), standardised; the L2 strength is chosen by K-fold cross-validation over match
+//! dates (folds assigned by a seeded ChaCha8 shuffle, so training is deterministic for a seed);
+//! a temperature is fitted on the out-of-fold predictions (calibration); the final weights are
+//! fitted on all rows. The result is an [`MlArtifact`]: versioned, serde JSON, loadable at cold
+//! start.
+
+use chrono::{NaiveDateTime, NaiveTime};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::data::{MatchRecord, Outcome, days_between, history_before};
+use super::dixon_coles::{DixonColesConfig, DixonColesModel};
+use super::error::EngineError;
+use super::grid::{Prediction, ScoreGrid};
+use super::historical::{HistoricalConfig, RatingSnapshot, rating_snapshot};
+use super::market::{MarketConfig, MarketModel};
+use super::regression::{Design, MultinomialLogit};
+
+/// Names of the features, in vector order.
+pub const FEATURE_NAMES: [&str; 10] = [
+    "dc_supremacy",
+    "dc_draw",
+    "dc_total",
+    "dc_short_supremacy",
+    "elo_diff",
+    "form_diff",
+    "h2h",
+    "rest_diff",
+    "market_supremacy",
+    "market_goals",
+];
+
+/// Number of features.
+pub const N_FEATURES: usize = FEATURE_NAMES.len();
+
+/// Indices of the features that come from past odds.
+const MARKET_FEATURES: [usize; 2] = [8, 9];
+
+/// The artifact format this code reads and writes.
+pub const ARTIFACT_FORMAT: &str = "fp-ml-artifact/1";
+
+/// How features are computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeatureConfig {
+    pub dc_long: DixonColesConfig,
+    pub dc_short: DixonColesConfig,
+    pub ratings: HistoricalConfig,
+    pub market: MarketConfig,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig {
+            dc_long: DixonColesConfig {
+                xi: 0.0018,
+                promoted_prior_strength: 3.0,
+                window_days: Some(1500.0),
+                ..DixonColesConfig::default()
+            },
+            dc_short: DixonColesConfig {
+                xi: 0.006,
+                promoted_prior_strength: 3.0,
+                window_days: Some(600.0),
+                ..DixonColesConfig::default()
+            },
+            ratings: HistoricalConfig::default(),
+            market: MarketConfig::default(),
+        }
+    }
+}
+
+/// Everything the features need, fitted on the history before one date. Serialisable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureState {
+    pub as_of: NaiveDateTime,
+    pub dc_long: DixonColesModel,
+    pub dc_short: DixonColesModel,
+    pub ratings: RatingSnapshot,
+    pub market: Option<MarketModel>,
+}
+
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+impl FeatureState {
+    /// Fits every feature source on chronological `matches` known before `as_of`.
+    pub fn fit(
+        matches: &[&MatchRecord],
+        as_of: NaiveDateTime,
+        config: &FeatureConfig,
+    ) -> Result<Self, EngineError> {
+        Ok(FeatureState {
+            as_of,
+            dc_long: DixonColesModel::fit_sorted(matches, as_of, &config.dc_long)?,
+            dc_short: DixonColesModel::fit_sorted(matches, as_of, &config.dc_short)?,
+            ratings: rating_snapshot(matches, as_of, &config.ratings),
+            market: MarketModel::fit(matches, as_of, &config.market),
+        })
+    }
+
+    /// The feature vector of a match and whether its market features are real (both teams
+    /// rated from past odds).
+    pub fn features(&self, home: &str, away: &str) -> ([f64; N_FEATURES], bool) {
+        let g = self.dc_long.grid(home, away);
+        let [ph, pd, pa] = g.outcome_probabilities();
+        let (lh, la) = self.dc_long.lambdas(home, away);
+        let [sh, _, sa] = self.dc_short.grid(home, away).outcome_probabilities();
+        let elo = self.ratings.features(home, away);
+        let rest = |t: &str| self.ratings.rest_days(t).map_or(14.0, |d| d.min(14.0));
+        let (msup, mgoals, known) = match &self.market {
+            Some(m) => (
+                m.supremacy(home, away),
+                m.goals_logit(home, away).unwrap_or(0.0),
+                m.knows_both(home, away),
+            ),
+            None => (0.0, 0.0, false),
+        };
+        (
+            [
+                (ph / pa).ln(),
+                logit(pd),
+                (lh + la).ln(),
+                (sh / sa).ln(),
+                elo[0],
+                elo[1],
+                elo[2],
+                (rest(home) - rest(away)) / 7.0,
+                msup,
+                mgoals,
+            ],
+            known,
+        )
+    }
+}
+
+/// One trained logistic head over a subset of the features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlHead {
+    pub name: String,
+    pub features: Vec<String>,
+    /// Indices into the full feature vector.
+    pub feature_index: Vec<usize>,
+    pub means: Vec<f64>,
+    pub scales: Vec<f64>,
+    pub logit: MultinomialLogit,
+    /// Calibration: scores are divided by this before the softmax.
+    pub temperature: f64,
+    pub l2: f64,
+    pub training_rows: usize,
+    /// Cross-validated (out-of-fold, calibrated) mean log loss and RPS.
+    pub cv_log_loss: f64,
+    pub cv_rps: f64,
+}
+
+impl MlHead {
+    fn standardise(&self, x: &[f64; N_FEATURES]) -> Vec<f64> {
+        self.feature_index
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (x[i] - self.means[k]) / self.scales[k])
+            .collect()
+    }
+
+    /// Calibrated `[p_home, p_draw, p_away]`.
+    pub fn predict(&self, x: &[f64; N_FEATURES]) -> [f64; 3] {
+        self.logit
+            .predict_tempered(&self.standardise(x), self.temperature)
+    }
+}
+
+/// A trained `ml_model`: the file the training job publishes and the service loads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlArtifact {
+    /// Always [`ARTIFACT_FORMAT`].
+    pub format: String,
+    pub model_version: String,
+    /// The last kick-off the training rows come from: predictions before it would leak.
+    pub trained_until: NaiveDateTime,
+    pub seed: u64,
+    pub features: FeatureConfig,
+    /// Used when both teams have market ratings.
+    pub market_head: Option<MlHead>,
+    /// Used otherwise.
+    pub base_head: MlHead,
+}
+
+impl MlArtifact {
+    /// Serialises to pretty JSON.
+    pub fn to_json(&self) -> Result<String, EngineError> {
+        serde_json::to_string_pretty(self).map_err(|e| EngineError::Artifact(e.to_string()))
+    }
+
+    /// Parses JSON, checking the format version.
+    pub fn from_json(text: &str) -> Result<Self, EngineError> {
+        let a: MlArtifact =
+            serde_json::from_str(text).map_err(|e| EngineError::Artifact(e.to_string()))?;
+        if a.format != ARTIFACT_FORMAT {
+            return Err(EngineError::Artifact(format!(
+                "format {:?}, this build reads {ARTIFACT_FORMAT:?}",
+                a.format
+            )));
+        }
+        Ok(a)
+    }
+}
+
+/// Settings of the training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MlTrainConfig {
+    pub features: FeatureConfig,
+    pub seed: u64,
+    pub folds: usize,
+    /// Candidate L2 strengths (per training row) for cross-validation.
+    pub l2_grid: Vec<f64>,
+    /// Rows from the first `burn_in_days` of the history are not used (ratings still warming).
+    pub burn_in_days: f64,
+    /// Decay per day of the training rows' weights (recent seasons count more).
+    pub sample_xi: f64,
+}
+
+impl Default for MlTrainConfig {
+    fn default() -> Self {
+        MlTrainConfig {
+            features: FeatureConfig::default(),
+            seed: 42,
+            folds: 5,
+            l2_grid: vec![0.0003, 0.001, 0.003, 0.01, 0.03, 0.1],
+            burn_in_days: 300.0,
+            sample_xi: 0.0,
+        }
+    }
+}
+
+/// One rolling training row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureRow {
+    pub kickoff: NaiveDateTime,
+    pub home: String,
+    pub away: String,
+    pub x: [f64; N_FEATURES],
+    pub market_known: bool,
+    pub outcome: Outcome,
+}
+
+/// Rolling feature rows: every match of chronological `matches` from `burn_in_days` after the
+/// first one on, with features fitted on the matches before its date (refitted once per date).
+pub fn rolling_rows(
+    matches: &[&MatchRecord],
+    config: &FeatureConfig,
+    burn_in_days: f64,
+) -> Result<Vec<FeatureRow>, EngineError> {
+    let Some(first) = matches.first().map(|m| m.kickoff()) else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    let mut i = 0;
+    while i < matches.len() {
+        let date = matches[i].date;
+        let as_of = date.and_time(NaiveTime::MIN);
+        let mut j = i;
+        while j < matches.len() && matches[j].date == date {
+            j += 1;
+        }
+        if days_between(first, as_of) >= burn_in_days {
+            let known: Vec<&MatchRecord> = matches[..i]
+                .iter()
+                .copied()
+                .filter(|m| m.known_before(as_of))
+                .collect();
+            let state = FeatureState::fit(&known, as_of, config)?;
+            for m in &matches[i..j] {
+                let (x, market_known) = state.features(&m.home, &m.away);
+                rows.push(FeatureRow {
+                    kickoff: m.kickoff(),
+                    home: m.home.clone(),
+                    away: m.away.clone(),
+                    x,
+                    market_known,
+                    outcome: m.outcome(),
+                });
+            }
+        }
+        i = j;
+    }
+    Ok(rows)
+}
+
+fn log_loss_of(p: [f64; 3], o: Outcome) -> f64 {
+    -p[o.index()].max(1e-15).ln()
+}
+
+/// Trains one head on `rows` using the features `index`.
+fn train_head(
+    name: &str,
+    rows: &[&FeatureRow],
+    index: &[usize],
+    weights: &[f64],
+    config: &MlTrainConfig,
+) -> Result<MlHead, EngineError> {
+    let nf = index.len();
+    let n = rows.len();
+    if n < 50 {
+        return Err(EngineError::InsufficientHistory(format!(
+            "ml_model head {name} needs at least 50 training rows, got {n}"
+        )));
+    }
+    // Standardisation.
+    let mut means = vec![0.0; nf];
+    let mut scales = vec![0.0; nf];
+    for r in rows {
+        for (k, &i) in index.iter().enumerate() {
+            means[k] += r.x[i] / n as f64;
+        }
+    }
+    for r in rows {
+        for (k, &i) in index.iter().enumerate() {
+            scales[k] += (r.x[i] - means[k]).powi(2) / n as f64;
+        }
+    }
+    scales.iter_mut().for_each(|s| *s = s.sqrt().max(1e-9));
+    let mut design = Design::new(nf);
+    for r in rows {
+        let z: Vec<f64> = index
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (r.x[i] - means[k]) / scales[k])
+            .collect();
+        design.push(&z);
+    }
+    let y: Vec<Outcome> = rows.iter().map(|r| r.outcome).collect();
+    let total_w: f64 = weights.iter().sum();
+
+    // Folds by match date, shuffled with the seed.
+    let mut dates: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.kickoff.date()).collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    dates.shuffle(&mut rng);
+    let folds = config.folds.max(2);
+    let fold_of =
+        |d: chrono::NaiveDate| dates.iter().position(|x| *x == d).map_or(0, |p| p % folds);
+    let fold: Vec<usize> = rows.iter().map(|r| fold_of(r.kickoff.date())).collect();
+
+    let subset = |keep: &dyn Fn(usize) -> bool| {
+        let mut d = Design::new(nf);
+        let mut yy = Vec::new();
+        let mut ww = Vec::new();
+        for i in 0..n {
+            if keep(i) {
+                d.push(design.row(i));
+                yy.push(y[i]);
+                ww.push(weights[i]);
+            }
+        }
+        (d, yy, ww)
+    };
+
+    // Out-of-fold scores (before the softmax) for each L2 candidate.
+    let mut best: Option<(f64, f64, Vec<[f64; 2]>)> = None;
+    for &l2 in &config.l2_grid {
+        let mut oof = vec![[0.0; 2]; n];
+        let mut loss = 0.0;
+        for f in 0..folds {
+            let (d, yy, ww) = subset(&|i| fold[i] != f);
+            let tw: f64 = ww.iter().sum();
+            let m = MultinomialLogit::fit(&d, &yy, &ww, l2 * tw)?;
+            for i in (0..n).filter(|&i| fold[i] == f) {
+                let x = design.row(i);
+                let sh = m.home[0] + x.iter().zip(&m.home[1..]).map(|(a, b)| a * b).sum::<f64>();
+                let sd = m.draw[0] + x.iter().zip(&m.draw[1..]).map(|(a, b)| a * b).sum::<f64>();
+                oof[i] = [sh, sd];
+                loss += weights[i] * log_loss_of(softmax_scores(sh, sd, 1.0), y[i]);
+            }
+        }
+        let loss = loss / total_w;
+        if best.as_ref().is_none_or(|b| loss < b.1) {
+            best = Some((l2, loss, oof));
+        }
+    }
+    let Some((l2, _, oof)) = best else {
+        return Err(EngineError::FitFailed {
+            model: "ml_model",
+            reason: "empty L2 grid".into(),
+        });
+    };
+    // Calibration: the temperature minimising the out-of-fold log loss.
+    let oof_loss = |t: f64| {
+        (0..n)
+            .map(|i| weights[i] * log_loss_of(softmax_scores(oof[i][0], oof[i][1], t), y[i]))
+            .sum::<f64>()
+            / total_w
+    };
+    let temperature = golden_section(oof_loss, 0.5, 2.0, 60);
+    let cv_log_loss = oof_loss(temperature);
+    let cv_rps = (0..n)
+        .map(|i| {
+            weights[i]
+                * super::metrics::rps(softmax_scores(oof[i][0], oof[i][1], temperature), y[i])
+        })
+        .sum::<f64>()
+        / total_w;
+    let logit = MultinomialLogit::fit(&design, &y, weights, l2 * total_w)?;
+    Ok(MlHead {
+        name: name.to_string(),
+        features: index
+            .iter()
+            .map(|&i| FEATURE_NAMES[i].to_string())
+            .collect(),
+        feature_index: index.to_vec(),
+        means,
+        scales,
+        logit,
+        temperature,
+        l2,
+        training_rows: n,
+        cv_log_loss,
+        cv_rps,
+    })
+}
+
+fn softmax_scores(sh: f64, sd: f64, t: f64) -> [f64; 3] {
+    let (sh, sd) = (sh / t, sd / t);
+    let m = sh.max(sd).max(0.0);
+    let (eh, ed, ea) = ((sh - m).exp(), (sd - m).exp(), (-m).exp());
+    let s = eh + ed + ea;
+    [eh / s, ed / s, ea / s]
+}
+
+/// Minimises a unimodal function on `[lo, hi]`.
+fn golden_section(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64, iterations: usize) -> f64 {
+    let r = (5f64.sqrt() - 1.0) / 2.0;
+    let mut a = hi - r * (hi - lo);
+    let mut b = lo + r * (hi - lo);
+    let (mut fa, mut fb) = (f(a), f(b));
+    for _ in 0..iterations {
+        if fa < fb {
+            hi = b;
+            b = a;
+            fb = fa;
+            a = hi - r * (hi - lo);
+            fa = f(a);
+        } else {
+            lo = a;
+            a = b;
+            fa = fb;
+            b = lo + r * (hi - lo);
+            fb = f(b);
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// Trains an artifact on the matches of `history` known before `as_of`.
+pub fn train_artifact(
+    history: &[MatchRecord],
+    as_of: NaiveDateTime,
+    config: &MlTrainConfig,
+) -> Result<MlArtifact, EngineError> {
+    let matches = history_before(history, as_of);
+    let rows = rolling_rows(&matches, &config.features, config.burn_in_days)?;
+    train_artifact_from_rows(&rows, as_of, config)
+}
+
+/// Trains an artifact from precomputed rolling rows (all before `as_of`).
+pub fn train_artifact_from_rows(
+    rows: &[FeatureRow],
+    as_of: NaiveDateTime,
+    config: &MlTrainConfig,
+) -> Result<MlArtifact, EngineError> {
+    let rows: Vec<&FeatureRow> = rows.iter().filter(|r| r.kickoff < as_of).collect();
+    let trained_until = rows
+        .iter()
+        .map(|r| r.kickoff)
+        .max()
+        .ok_or_else(|| EngineError::InsufficientHistory("no ml_model training rows".into()))?;
+    let weight =
+        |r: &FeatureRow| (-config.sample_xi * days_between(r.kickoff, as_of).max(0.0)).exp();
+    let base_index: Vec<usize> = (0..N_FEATURES)
+        .filter(|i| !MARKET_FEATURES.contains(i))
+        .collect();
+    let w_all: Vec<f64> = rows.iter().map(|r| weight(r)).collect();
+    let base_head = train_head("base", &rows, &base_index, &w_all, config)?;
+    let market_rows: Vec<&FeatureRow> = rows.iter().copied().filter(|r| r.market_known).collect();
+    let w_market: Vec<f64> = market_rows.iter().map(|r| weight(r)).collect();
+    let all_index: Vec<usize> = (0..N_FEATURES).collect();
+    let market_head = if market_rows.len() >= 200 {
+        Some(train_head(
+            "market",
+            &market_rows,
+            &all_index,
+            &w_market,
+            config,
+        )?)
+    } else {
+        None
+    };
+    Ok(MlArtifact {
+        format: ARTIFACT_FORMAT.to_string(),
+        model_version: format!(
+            "ml_model-mlogit-1+{}+seed{}",
+            trained_until.format("%Y%m%d"),
+            config.seed
+        ),
+        trained_until,
+        seed: config.seed,
+        features: config.features.clone(),
+        market_head,
+        base_head,
+    })
+}
+
+/// A fitted `ml_model`: feature state at a date plus the artifact's heads. Serialisable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlModel {
+    pub model_version: String,
+    pub as_of: NaiveDateTime,
+    pub state: FeatureState,
+    pub market_head: Option<MlHead>,
+    pub base_head: MlHead,
+}
+
+impl MlModel {
+    /// Fits the features on the matches of `history` known before `as_of`.
+    pub fn fit(
+        history: &[MatchRecord],
+        as_of: NaiveDateTime,
+        artifact: &MlArtifact,
+    ) -> Result<Self, EngineError> {
+        let matches = history_before(history, as_of);
+        Self::fit_sorted(&matches, as_of, artifact)
+    }
+
+    /// Fits on chronological `matches` known before `as_of`.
+    pub fn fit_sorted(
+        matches: &[&MatchRecord],
+        as_of: NaiveDateTime,
+        artifact: &MlArtifact,
+    ) -> Result<Self, EngineError> {
+        if artifact.trained_until >= as_of {
+            return Err(EngineError::Artifact(format!(
+                "trained on matches up to {}, not before {as_of}: it would leak later results",
+                artifact.trained_until
+            )));
+        }
+        Ok(MlModel {
+            model_version: artifact.model_version.clone(),
+            as_of,
+            state: FeatureState::fit(matches, as_of, &artifact.features)?,
+            market_head: artifact.market_head.clone(),
+            base_head: artifact.base_head.clone(),
+        })
+    }
+
+    /// Calibrated `[p_home, p_draw, p_away]` and the head used.
+    pub fn probabilities(&self, home: &str, away: &str) -> ([f64; 3], &str) {
+        let (x, market_known) = self.state.features(home, away);
+        match (&self.market_head, market_known) {
+            (Some(h), true) => (h.predict(&x), h.name.as_str()),
+            _ => (self.base_head.predict(&x), self.base_head.name.as_str()),
+        }
+    }
+
+    /// Predicts a match: the Dixon-Coles grid rescaled to the model's probabilities gives
+    /// expected goals, most likely score and markets.
+    pub fn predict(&self, home: &str, away: &str) -> Prediction {
+        let (p, _) = self.probabilities(home, away);
+        let mut g: ScoreGrid = self.state.dc_long.grid(home, away);
+        g.rescale_outcomes(p);
+        g.to_prediction(&self.model_version)
+    }
+}

@@ -1,0 +1,324 @@
+//! Engine-wide properties: no leakage of later results, probabilities summing to one, promoted
+//! teams, deterministic training, artifact versioning.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
+
+use super::data::{BookOdds, Odds1x2, OddsOverUnder};
+use super::ml_model::{MlTrainConfig, train_artifact};
+use super::*;
+
+/// Deterministic pseudo-random numbers in [0, 1).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn poisson(&mut self, lambda: f64) -> u8 {
+        let l = (-lambda).exp();
+        let (mut k, mut p) = (0u8, 1.0);
+        loop {
+            p *= self.next();
+            if p <= l || k >= 12 {
+                return k;
+            }
+            k += 1;
+        }
+    }
+}
+
+const TEAMS: [&str; 10] = [
+    "Ajax",
+    "Benfica",
+    "Celtic",
+    "Dynamo",
+    "Eintracht",
+    "Feyenoord",
+    "Genk",
+    "Hertha",
+    "Inter",
+    "Juventus",
+];
+
+/// Four double round-robin seasons of a 10-team league with Poisson goals, 1X2 and over/under
+/// odds, and weekly match days (five matches per date, afternoon kick-offs).
+fn synthetic_league() -> Vec<MatchRecord> {
+    let mut rng = Lcg(2024);
+    let strength: Vec<f64> = (0..TEAMS.len()).map(|i| 0.4 - 0.08 * i as f64).collect();
+    let mut out = Vec::new();
+    for season in 0..4 {
+        let start = NaiveDate::from_ymd_opt(2019 + season, 8, 10).expect("date");
+        let mut k = 0;
+        for round in 0..2 {
+            for i in 0..TEAMS.len() {
+                for j in 0..TEAMS.len() {
+                    if i == j {
+                        continue;
+                    }
+                    let (h, a) = if round == 0 { (i, j) } else { (j, i) };
+                    let lh = (0.25 + strength[h] - strength[a] + 0.1).exp();
+                    let la = (0.1 + strength[a] - strength[h]).exp();
+                    let date = start + Duration::days(7 * (k / 5) as i64);
+                    let mut m = MatchRecord::new(
+                        date,
+                        TEAMS[h],
+                        TEAMS[a],
+                        rng.poisson(lh),
+                        rng.poisson(la),
+                    );
+                    m.time = NaiveTime::from_hms_opt(15, 0, 0);
+                    let g = ScoreGrid::dixon_coles(lh, la, 0.0, 10);
+                    let p = g.outcome_probabilities();
+                    let over = g.over(2.5);
+                    m.odds.closing.push(BookOdds {
+                        bookmaker: "PS".into(),
+                        odds: Odds1x2 {
+                            home: 1.0 / (p[0] * 1.03),
+                            draw: 1.0 / (p[1] * 1.03),
+                            away: 1.0 / (p[2] * 1.03),
+                        },
+                    });
+                    m.odds.over_under_closing.push(BookOdds {
+                        bookmaker: "P".into(),
+                        odds: OddsOverUnder {
+                            over: 1.0 / (over * 1.03),
+                            under: 1.0 / ((1.0 - over) * 1.03),
+                        },
+                    });
+                    out.push(m);
+                    k += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn midnight(d: NaiveDate) -> NaiveDateTime {
+    d.and_time(NaiveTime::MIN)
+}
+
+fn small_train_config() -> MlTrainConfig {
+    MlTrainConfig {
+        burn_in_days: 200.0,
+        ..MlTrainConfig::default()
+    }
+}
+
+/// Rewrites every result and odds after `cut` (scores reversed, odds swapped).
+fn tamper_after(history: &[MatchRecord], cut: NaiveDateTime) -> Vec<MatchRecord> {
+    history
+        .iter()
+        .cloned()
+        .map(|mut m| {
+            if m.kickoff() >= cut {
+                std::mem::swap(&mut m.home_goals, &mut m.away_goals);
+                m.home_goals = m.home_goals.saturating_add(3);
+                for q in &mut m.odds.closing {
+                    std::mem::swap(&mut q.odds.home, &mut q.odds.away);
+                }
+            }
+            m
+        })
+        .collect()
+}
+
+#[test]
+fn later_results_do_not_change_earlier_predictions() {
+    let league = synthetic_league();
+    let train_until = midnight(NaiveDate::from_ymd_opt(2021, 8, 1).expect("date"));
+    let artifact = train_artifact(&league, train_until, &small_train_config()).expect("train");
+    // A kick-off in the middle of season 3; later results get rewritten.
+    let kickoff = NaiveDate::from_ymd_opt(2022, 1, 15)
+        .expect("date")
+        .and_hms_opt(15, 0, 0)
+        .expect("time");
+    let tampered = tamper_after(&league, midnight(kickoff.date()));
+    assert_ne!(league, tampered);
+    for strategy in Strategy::ALL {
+        let a = predict(
+            strategy,
+            &league,
+            "Ajax",
+            "Juventus",
+            kickoff,
+            Some(&artifact),
+        )
+        .expect("predict");
+        let b = predict(
+            strategy,
+            &tampered,
+            "Ajax",
+            "Juventus",
+            kickoff,
+            Some(&artifact),
+        )
+        .expect("predict");
+        assert_eq!(a, b, "{strategy} leaked later results");
+        // ... while earlier results do matter.
+        let earlier = tamper_after(
+            &league,
+            midnight(NaiveDate::from_ymd_opt(2021, 12, 1).expect("date")),
+        );
+        let c = predict(
+            strategy,
+            &earlier,
+            "Ajax",
+            "Juventus",
+            kickoff,
+            Some(&artifact),
+        )
+        .expect("predict");
+        assert_ne!(a, c, "{strategy} ignores its history");
+    }
+}
+
+#[test]
+fn same_day_results_are_not_used() {
+    let league = synthetic_league();
+    // 15:00 kick-offs: a 15:00 match does not see the other 15:00 matches of its day.
+    let m = &league[200];
+    let kickoff = m.kickoff();
+    let mut tampered = league.clone();
+    for x in tampered.iter_mut().filter(|x| x.date == m.date) {
+        x.home_goals = 9;
+    }
+    let a = predict(
+        Strategy::Statistical,
+        &league,
+        &m.home,
+        &m.away,
+        kickoff,
+        None,
+    )
+    .expect("p");
+    let b = predict(
+        Strategy::Statistical,
+        &tampered,
+        &m.home,
+        &m.away,
+        kickoff,
+        None,
+    )
+    .expect("p");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn backtest_rows_do_not_depend_on_later_results() {
+    let league = synthetic_league();
+    let split = midnight(NaiveDate::from_ymd_opt(2022, 8, 1).expect("date"));
+    let (train, test): (Vec<_>, Vec<_>) = league.iter().cloned().partition(|m| m.kickoff() < split);
+    let cut = midnight(NaiveDate::from_ymd_opt(2023, 1, 1).expect("date"));
+    let tampered = tamper_after(&test, cut);
+    let cfg = EngineConfig::default();
+    for strategy in [Strategy::Statistical, Strategy::Historical] {
+        let a = backtest::run_backtest(strategy, &train, &test, &cfg, None).expect("bt");
+        let b = backtest::run_backtest(strategy, &train, &tampered, &cfg, None).expect("bt");
+        let before = |r: &&backtest::BacktestRow| midnight(r.date) < cut;
+        let ra: Vec<_> = a
+            .rows
+            .iter()
+            .filter(before)
+            .map(|r| &r.prediction)
+            .collect();
+        let rb: Vec<_> = b
+            .rows
+            .iter()
+            .filter(before)
+            .map(|r| &r.prediction)
+            .collect();
+        assert!(!ra.is_empty());
+        assert_eq!(ra, rb, "{strategy}");
+        assert_eq!(a.summary.matches, test.len());
+    }
+}
+
+#[test]
+fn every_strategy_sums_to_one_and_handles_promoted_teams() {
+    let league = synthetic_league();
+    let as_of = midnight(NaiveDate::from_ymd_opt(2022, 8, 1).expect("date"));
+    let artifact = train_artifact(&league, as_of, &small_train_config()).expect("train");
+    for strategy in Strategy::ALL {
+        let model = FittedModel::fit(
+            strategy,
+            &league,
+            as_of,
+            &EngineConfig::default(),
+            Some(&artifact),
+        )
+        .expect("fit");
+        for (h, a) in [
+            ("Ajax", "Juventus"),
+            ("Juventus", "Ajax"),
+            ("Newcomers", "Ajax"),
+            ("Ajax", "Newcomers"),
+        ] {
+            let p = model.predict(h, a);
+            assert!(
+                (p.p_home + p.p_draw + p.p_away - 1.0).abs() < 1e-9,
+                "{strategy} {p:?}"
+            );
+            assert!(p.p_home > 0.0 && p.p_draw > 0.0 && p.p_away > 0.0);
+            assert!(p.over_2_5 > 0.0 && p.over_2_5 < 1.0 && p.btts > 0.0 && p.btts < 1.0);
+            assert!(p.expected_goals_home > 0.0 && p.expected_goals_away > 0.0);
+            assert!(!p.model_version.is_empty());
+        }
+        // A promoted team is an underdog against the strongest team, home or away.
+        let p = model.predict("Newcomers", "Ajax");
+        assert!(p.p_away > p.p_home, "{strategy} {p:?}");
+        let strong = model.predict("Ajax", "Juventus");
+        assert!(strong.p_home > strong.p_away, "{strategy} {strong:?}");
+        // The fitted model survives a serde round trip (cache).
+        let json = serde_json::to_string(&model).expect("serialise");
+        let back: FittedModel = serde_json::from_str(&json).expect("deserialise");
+        let q = back.predict("Ajax", "Juventus");
+        assert!((q.p_home - strong.p_home).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn training_is_deterministic_and_artifacts_are_versioned() {
+    let league = synthetic_league();
+    let as_of = midnight(NaiveDate::from_ymd_opt(2022, 8, 1).expect("date"));
+    let a = train_artifact(&league, as_of, &small_train_config()).expect("train");
+    let b = train_artifact(&league, as_of, &small_train_config()).expect("train");
+    let ja = a.to_json().expect("json");
+    assert_eq!(ja, b.to_json().expect("json"));
+    assert!(a.market_head.is_some());
+    let back = MlArtifact::from_json(&ja).expect("parse");
+    assert_eq!(back.model_version, a.model_version);
+    let wrong = ja.replace(ml_model::ARTIFACT_FORMAT, "fp-ml-artifact/0");
+    assert!(matches!(
+        MlArtifact::from_json(&wrong),
+        Err(EngineError::Artifact(_))
+    ));
+    // An artifact trained on later matches than the kick-off is refused (it would leak).
+    let early = NaiveDate::from_ymd_opt(2021, 1, 9)
+        .expect("date")
+        .and_hms_opt(15, 0, 0)
+        .expect("time");
+    let err = predict(Strategy::MlModel, &league, "Ajax", "Genk", early, Some(&a));
+    assert!(matches!(err, Err(EngineError::Artifact(_))), "{err:?}");
+    assert!(matches!(
+        predict(Strategy::MlModel, &league, "Ajax", "Genk", early, None),
+        Err(EngineError::MissingArtifact)
+    ));
+}
+
+#[test]
+fn strategy_names_round_trip() {
+    for s in Strategy::ALL {
+        assert_eq!(s.as_str().parse::<Strategy>().expect("parse"), s);
+        assert_eq!(
+            serde_json::to_string(&s).expect("json"),
+            format!("\"{}\"", s.as_str())
+        );
+    }
+    assert!("neural".parse::<Strategy>().is_err());
+}
