@@ -1,0 +1,149 @@
+//! The health function against the real PostgreSQL and Redis, with a proxy in front of each so
+//! that a test can take a dependency down and bring it back.
+
+use std::time::{Duration, Instant};
+
+use shared::Services;
+use test_support::{
+    TestDatabase, config, get,
+    proxy::{Blackhole, ToggleProxy},
+};
+
+fn redis_target() -> String {
+    test_support::redis_url().trim_start_matches("redis://").trim_end_matches('/').to_string()
+}
+
+fn pg_target(db: &TestDatabase) -> String {
+    // postgres://user@host:port/name -> host:port
+    let rest = db.url.split_once('@').map_or(db.url.as_str(), |(_, r)| r);
+    rest.split('/').next().unwrap().to_string()
+}
+
+struct Stack {
+    router: axum::Router,
+    pg: ToggleProxy,
+    redis: ToggleProxy,
+    _db: TestDatabase,
+}
+
+async fn stack() -> Stack {
+    let db = TestDatabase::new().await;
+    let pg = ToggleProxy::start(&pg_target(&db)).await;
+    let redis = ToggleProxy::start(&redis_target()).await;
+    let db_url = pg.url("postgres://postgres@", &format!("/{}", db.name));
+    let services = Services::new(config(&db_url, &redis.url("redis://", "")));
+    Stack { router: health::router(services), pg, redis, _db: db }
+}
+
+#[tokio::test]
+async fn healthy_when_database_and_cache_answer() {
+    let s = stack().await;
+    let res = get(&s.router, "/health").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "ok");
+    assert_eq!(res.body["version"], "test");
+    assert_eq!(res.body["checks"]["database"]["status"], "ok");
+    assert_eq!(res.body["checks"]["cache"]["status"], "ok");
+    assert!(res.body["checks"]["database"]["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert!(res.body["checks"]["cache"]["latency_ms"].is_number());
+    assert_eq!(res.headers["x-content-type-options"], "nosniff");
+    assert!(res.headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn degraded_within_a_second_when_the_cache_is_down_then_ok_when_it_returns() {
+    let s = stack().await;
+    assert_eq!(get(&s.router, "/health").await.body["status"], "ok");
+
+    s.redis.down();
+    let started = Instant::now();
+    let res = get(&s.router, "/health").await;
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "degraded");
+    assert_eq!(res.body["checks"]["cache"]["status"], "down");
+    assert_eq!(res.body["checks"]["database"]["status"], "ok");
+
+    s.redis.up();
+    let res = eventually_ok(&s.router).await;
+    assert_eq!(res.body["checks"]["cache"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn unavailable_within_two_seconds_when_the_database_is_down_then_ok_when_it_returns() {
+    let s = stack().await;
+    assert_eq!(get(&s.router, "/health").await.body["status"], "ok");
+
+    s.pg.down();
+    let started = Instant::now();
+    let res = get(&s.router, "/health").await;
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(res.status, 503, "{}", res.text);
+    assert_eq!(res.body["checks"]["database"]["status"], "down");
+    // A dependency failure never leaks connection details.
+    assert!(!res.text.contains("127.0.0.1") && !res.text.contains("postgres://"), "{}", res.text);
+
+    s.pg.up();
+    eventually_ok(&s.router).await;
+}
+
+#[tokio::test]
+async fn both_down_then_both_back_without_a_restart() {
+    let s = stack().await;
+    s.pg.down();
+    s.redis.down();
+    let res = get(&s.router, "/health").await;
+    assert_eq!(res.status, 503);
+    assert_eq!(res.body["checks"]["cache"]["status"], "down");
+    s.pg.up();
+    s.redis.up();
+    eventually_ok(&s.router).await;
+}
+
+#[tokio::test]
+async fn never_hangs_on_dependencies_that_do_not_answer() {
+    let pg = Blackhole::start().await;
+    let redis = Blackhole::start().await;
+    let services =
+        Services::new(config(&format!("postgres://postgres@{}/nothing", pg.addr), &format!("redis://{}", redis.addr)));
+    let router = health::router(services);
+    let started = Instant::now();
+    let res = get(&router, "/health").await;
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(res.status, 503);
+    assert_eq!(res.body["checks"]["database"]["error"], "timed out");
+    assert_eq!(res.body["checks"]["cache"]["status"], "down");
+}
+
+#[tokio::test]
+async fn liveness_touches_no_dependency() {
+    // Nothing listens on these ports: liveness must still answer at once.
+    let services = Services::new(config("postgres://postgres@127.0.0.1:9/none", "redis://127.0.0.1:9"));
+    let router = health::router(services);
+    let res = get(&router, "/health/live").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["status"], "ok");
+    assert_eq!(res.headers["x-frame-options"], "DENY");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_the_json_404() {
+    let services = Services::new(config("postgres://postgres@127.0.0.1:9/none", "redis://127.0.0.1:9"));
+    let router = health::router(services);
+    let res = get(&router, "/health/nope").await;
+    assert_eq!(res.status, 404);
+    assert_eq!(res.body["error"]["code"], "not_found");
+    assert_eq!(res.body["error"]["request_id"], res.headers["x-request-id"].to_str().unwrap());
+}
+
+async fn eventually_ok(router: &axum::Router) -> test_support::TestResponse {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let res = get(router, "/health").await;
+        if res.status == 200 && res.body["status"] == "ok" {
+            return res;
+        }
+        assert!(Instant::now() < deadline, "still not ok after recovery: {}", res.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

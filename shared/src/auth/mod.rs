@@ -1,0 +1,8 @@
+//! Accounts and credentials: password hashing, access tokens, and the extractors that authorize
+//! a request (`AuthUser`, `AdminUser`).
+pub mod extract;
+pub mod password;
+pub mod token;
+
+pub use extract::{AdminUser, AuthUser};
+pub use token::{Claims, Role, TokenError, TokenKeys};

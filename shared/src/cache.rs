@@ -1,0 +1,131 @@
+//! Redis (ElastiCache locally replaced by redis-server): the cache adapter.
+//!
+//! The cache is an accelerator, never a source of truth: every operation has a short timeout, and
+//! a failure is logged and reported to the caller as a miss or a no-op, so an outage costs speed,
+//! not correctness. Keys all start with `fp:`.
+
+use std::time::{Duration, Instant};
+
+use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::OnceCell;
+
+use crate::config::CacheConfig;
+
+/// Every key this service writes starts with this prefix.
+pub const KEY_PREFIX: &str = "fp:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("cache error: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cache URL is invalid")]
+    InvalidUrl,
+}
+
+/// The cache adapter: a Redis connection manager created on first use, which reconnects by
+/// itself after a failure.
+pub struct Cache {
+    client: Option<redis::Client>,
+    timeout: Duration,
+    manager: OnceCell<ConnectionManager>,
+}
+
+impl Cache {
+    /// No network I/O: the connection is opened on first use.
+    pub fn new(config: &CacheConfig) -> Self {
+        Self { client: redis::Client::open(config.cache_url()).ok(), timeout: config.timeout, manager: OnceCell::new() }
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, CacheError> {
+        let client = self.client.as_ref().ok_or(CacheError::InvalidUrl)?;
+        let manager = self
+            .manager
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(self.timeout)
+                    .set_number_of_retries(1);
+                bounded(self.timeout, ConnectionManager::new_with_config(client.clone(), config)).await
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    /// `PING`, with its round-trip time.
+    pub async fn ping(&self) -> Result<Duration, CacheError> {
+        let start = Instant::now();
+        let mut conn = self.connection().await?;
+        let _: String = bounded(self.timeout, redis::cmd("PING").query_async(&mut conn)).await?;
+        Ok(start.elapsed())
+    }
+
+    /// A JSON value, or `None` on a miss, on a value that no longer decodes, or on a cache failure
+    /// (logged).
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let result: Result<Option<Vec<u8>>, CacheError> = async {
+            let mut conn = self.connection().await?;
+            bounded(self.timeout, conn.get(prefixed(key))).await
+        }
+        .await;
+        match result {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, key, "cache read failed; answering from the source");
+                None
+            }
+        }
+    }
+
+    /// Stores a JSON value with a time to live. A failure is logged and otherwise ignored.
+    pub async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        let Ok(bytes) = serde_json::to_vec(value) else { return };
+        let result: Result<(), CacheError> = async {
+            let mut conn = self.connection().await?;
+            bounded(self.timeout, conn.set_ex(prefixed(key), bytes, ttl.as_secs().max(1))).await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, key, "cache write failed");
+        }
+    }
+
+    /// Deletes keys (after a write made them stale). A failure is logged: the TTL bounds staleness.
+    pub async fn delete(&self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        let full: Vec<String> = keys.iter().map(|k| prefixed(k)).collect();
+        let result: Result<(), CacheError> = async {
+            let mut conn = self.connection().await?;
+            bounded(self.timeout, conn.del(full)).await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "cache invalidation failed; entries expire by TTL");
+        }
+    }
+}
+
+fn prefixed(key: &str) -> String {
+    if key.starts_with(KEY_PREFIX) { key.to_string() } else { format!("{KEY_PREFIX}{key}") }
+}
+
+async fn bounded<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, redis::RedisError>>,
+) -> Result<T, CacheError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(CacheError::Timeout(limit)),
+    }
+}
+
+impl CacheConfig {
+    fn cache_url(&self) -> &str {
+        self.url.expose()
+    }
+}

@@ -1,0 +1,159 @@
+//! The error type of the HTTP contract (DESIGN.md section 3) and its mapping to responses.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use super::request_id;
+
+/// Every error an HTTP handler can answer with. The body is always
+/// `{"error":{"code","message","request_id"}}`; a 500 carries no detail, and its cause is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a field is invalid; the message says which field.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 401: no token, a bad or expired token, or bad credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: authenticated, but the role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing (also for another user's private object).
+    #[error("{0}")]
+    NotFound(String),
+    /// 405
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: a conflict with existing data (a taken username).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413
+    #[error("request body too large (limit {limit_bytes} bytes)")]
+    PayloadTooLarge { limit_bytes: usize },
+    /// 422: understood but refused (an idempotency key reused with another body).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 429, with `Retry-After` in seconds.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// 503: a dependency is down. The cause is logged, the dependency named.
+    #[error("{dependency} is unavailable")]
+    Unavailable {
+        dependency: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// 500: a bug or an unexpected state. Logged with its cause; the client sees nothing of it.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// 400 naming the offending field.
+    pub fn invalid_field(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::BadRequest { code: "invalid_input", message: format!("{field}: {problem}") }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest { code: "bad_request", message: message.into() }
+    }
+
+    pub fn unavailable(dependency: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable { dependency, source: source.into() }
+    }
+
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(source.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } => code,
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Unprocessable(_) => "unprocessable",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Unavailable { .. } => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(cause) => tracing::error!(error = %cause, debug = ?cause, "internal error"),
+            Self::Unavailable { dependency, source } => {
+                tracing::error!(dependency, error = %source, "dependency unavailable")
+            }
+            _ => tracing::debug!(status = status.as_u16(), error = %self, "request refused"),
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.to_string(),
+                request_id: request_id::current().unwrap_or_default(),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                Self::unavailable("database", error)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::db::DatabaseError> for ApiError {
+    fn from(error: crate::db::DatabaseError) -> Self {
+        Self::unavailable("database", error)
+    }
+}

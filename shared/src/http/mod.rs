@@ -1,0 +1,160 @@
+//! HTTP plumbing shared by every API function: the error type, extractors that turn bad input
+//! into clear 400s, and the layers every response goes through (security headers, request id,
+//! access log line, request metrics, JSON 404/405, body limit, panics as opaque 500s).
+
+pub mod error;
+pub mod extract;
+pub mod request_id;
+
+use std::time::Instant;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderName, HeaderValue, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+
+/// The largest request body any route accepts.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Wraps a function's routes with the behaviour the HTTP contract requires of every response.
+pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_to_500))
+        .layer(middleware::from_fn(request_envelope))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+fn panic_to_500(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The payload may carry data from the request; log only that it happened.
+    ApiError::internal("handler panicked").into_response()
+}
+
+const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"),
+];
+
+/// Request id in and out, security headers, one access-log line and the request metrics.
+async fn request_envelope(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id::from_headers_or_new(request.headers());
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut response =
+        request_id::scope(id.clone(), tracing::Instrument::instrument(next.run(request), span.clone())).await;
+
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static(request_id::HEADER), value);
+    }
+
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request handled");
+    });
+    crate::metrics::http_request(method.as_str(), &route, status, elapsed);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{
+        body::Body,
+        http::{Request, StatusCode},
+        routing::get,
+    };
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    fn app() -> Router {
+        finish(
+            Router::new()
+                .route("/ok", get(|| async { "ok" }))
+                .route("/boom", get(boom))
+                .route("/internal", get(|| async { ApiError::internal("db password is hunter2") })),
+        )
+    }
+
+    async fn call(uri: &str, request_id: Option<&str>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let mut req = Request::get(uri);
+        if let Some(id) = request_id {
+            req = req.header("x-request-id", id);
+        }
+        let res = app().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, headers, json)
+    }
+
+    #[tokio::test]
+    async fn every_response_has_security_headers_and_a_request_id() {
+        for uri in ["/ok", "/nope", "/boom"] {
+            let (_, headers, _) = call(uri, None).await;
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{uri}");
+            assert_eq!(headers["x-frame-options"], "DENY", "{uri}");
+            assert_eq!(headers["strict-transport-security"], "max-age=31536000; includeSubDomains", "{uri}");
+            assert!(!headers["x-request-id"].is_empty(), "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_route_is_a_json_404_carrying_the_request_id() {
+        let (status, headers, body) = call("/nope", Some("req-42")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers["x-request-id"], "req-42");
+        assert_eq!(body["error"]["code"], "not_found");
+        assert_eq!(body["error"]["request_id"], "req-42");
+    }
+
+    #[tokio::test]
+    async fn a_500_leaks_nothing() {
+        for uri in ["/internal", "/boom"] {
+            let (status, _, body) = call(uri, None).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(body["error"]["code"], "internal_error");
+            let text = body.to_string();
+            assert!(!text.contains("hunter2") && !text.contains("a bug"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_method_is_a_json_405() {
+        let res = app().oneshot(Request::post("/ok").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+}

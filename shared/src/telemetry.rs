@@ -1,0 +1,39 @@
+//! Logs: `tracing` set up the way Lambda wants it.
+//!
+//! With `AWS_LAMBDA_LOG_FORMAT=JSON` (the function's `LoggingConfig` in the template) every line is
+//! one JSON object that CloudWatch Logs Insights can query; otherwise compact text for a terminal.
+//! The level comes from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, default `info`. Secrets never
+//! reach a field: they are [`crate::secret::Secret`]s, whose `Debug`/`Display` print `[redacted]`.
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Installs the global subscriber once; later calls are no-ops (tests call it freely).
+pub fn init() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into())
+        .to_lowercase();
+    // Quiet the chatty dependencies unless asked otherwise.
+    let filter = EnvFilter::try_new(format!(
+        "{level},hyper=warn,h2=warn,rustls=warn,aws_smithy_runtime=warn,aws_config=warn,sqlx=warn"
+    ))
+    .unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(true)
+                    .with_target(false)
+                    .with_ansi(false),
+            )
+            .try_init()
+    } else {
+        registry.with(fmt::layer().compact().with_target(false).with_ansi(false)).try_init()
+    };
+    let _ = result;
+}
