@@ -4,19 +4,32 @@
 
 pub mod auth;
 pub mod aws;
+pub mod backup;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod engine;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod ids;
+pub mod import;
+pub mod ingest;
+pub mod jobs;
 pub mod metrics;
+pub mod openapi;
+pub mod predictions;
+pub mod probe;
 pub mod secret;
 pub mod secrets;
 pub mod services;
+pub mod settlement;
 pub mod telemetry;
+pub mod throttle;
+pub mod training;
+pub mod users;
 
 pub use config::Config;
 pub use secret::Secret;

@@ -1,0 +1,1 @@
+//! Idempotency-Key records in DynamoDB: the same key and body within 24 hours returns the first response.

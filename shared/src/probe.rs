@@ -1,0 +1,1 @@
+//! Synthetic probes of the public API and the cache cluster, with success and latency metrics.

@@ -1,0 +1,1 @@
+//! Training: refitting and retraining models on finished matches, evaluating, publishing versioned artifacts.

@@ -1,0 +1,1 @@
+//! Users and refresh tokens: the account store.
