@@ -1,1 +1,0 @@
-//! Competitions, teams and matches: the read side (queries, cursor pagination, cache keys and TTLs).
