@@ -108,10 +108,7 @@ pub fn summarise(strategy: Strategy, rows: &[BacktestRow]) -> BacktestSummary {
         brier: all.mean_brier(),
         bookmaker_rps: (book.n > 0).then(|| book.mean_rps()),
         rps_on_bookmaker_matches: (book.n > 0).then(|| model_on_book.mean_rps()),
-        model_version: rows
-            .first()
-            .map(|r| r.prediction.model_version.clone())
-            .unwrap_or_default(),
+        model_version: rows.first().map(|r| r.prediction.model_version.clone()).unwrap_or_default(),
     }
 }
 

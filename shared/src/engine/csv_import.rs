@@ -26,10 +26,7 @@ use super::teams::TeamAliases;
 pub enum ImportError {
     /// The input could not be read at all (I/O error, not CSV, no header).
     #[error("{source_name}: cannot read: {message}")]
-    Read {
-        source_name: String,
-        message: String,
-    },
+    Read { source_name: String, message: String },
     /// A column every file must have is absent.
     #[error("{source_name}: missing column {column}")]
     MissingColumn { source_name: String, column: String },
@@ -58,27 +55,21 @@ impl ImportError {
 /// Reads a football-data.co.uk CSV file from disk.
 pub fn read_csv_file(path: &Path, aliases: &TeamAliases) -> Result<Vec<MatchRecord>, ImportError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| ImportError::Read {
-        source_name: name.clone(),
-        message: e.to_string(),
-    })?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| ImportError::Read { source_name: name.clone(), message: e.to_string() })?;
     read_csv(std::io::BufReader::new(file), &name, aliases)
 }
 
 /// Parses a football-data.co.uk CSV held in memory.
-pub fn parse_csv_str(
-    text: &str,
-    source_name: &str,
-    aliases: &TeamAliases,
-) -> Result<Vec<MatchRecord>, ImportError> {
+pub fn parse_csv_str(text: &str, source_name: &str, aliases: &TeamAliases) -> Result<Vec<MatchRecord>, ImportError> {
     read_csv(text.as_bytes(), source_name, aliases)
 }
 
 /// football-data.co.uk's bookmaker prefixes: a `C` after one of these marks closing odds even
 /// when the file lacks the matching pre-match column.
 const KNOWN_BOOKMAKERS: &[&str] = &[
-    "B365", "BW", "IW", "PS", "P", "WH", "VC", "Max", "Avg", "BF", "BFE", "1XB", "LB", "SJ", "GB",
-    "BS", "SB", "SO", "SY", "CL",
+    "B365", "BW", "IW", "PS", "P", "WH", "VC", "Max", "Avg", "BF", "BFE", "1XB", "LB", "SJ", "GB", "BS", "SB", "SO",
+    "SY", "CL",
 ];
 
 /// Column positions of one file.
@@ -99,11 +90,7 @@ struct Columns {
 
 impl Columns {
     fn find(headers: &[String], source_name: &str) -> Result<Self, ImportError> {
-        let index: HashMap<&str, usize> = headers
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.as_str(), i))
-            .collect();
+        let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
         let any = |names: &[&str]| names.iter().find_map(|n| index.get(n).copied());
         let need = |names: &[&str]| {
             any(names).ok_or_else(|| ImportError::MissingColumn {
@@ -129,8 +116,7 @@ impl Columns {
                     let (book, closing) = match prefix.strip_suffix('C') {
                         Some(b)
                             if KNOWN_BOOKMAKERS.contains(&b)
-                                || (!b.is_empty()
-                                    && index.contains_key(format!("{b}H").as_str())) =>
+                                || (!b.is_empty() && index.contains_key(format!("{b}H").as_str())) =>
                         {
                             (b.to_string(), true)
                         }
@@ -140,15 +126,11 @@ impl Columns {
                 }
             }
             if let Some(prefix) = h.strip_suffix(">2.5") {
-                if let (Some(&io), Some(&iu)) = (
-                    index.get(h.as_str()),
-                    index.get(format!("{prefix}<2.5").as_str()),
-                ) {
+                if let (Some(&io), Some(&iu)) = (index.get(h.as_str()), index.get(format!("{prefix}<2.5").as_str())) {
                     let (book, closing) = match prefix.strip_suffix('C') {
                         Some(b)
                             if KNOWN_BOOKMAKERS.contains(&b)
-                                || (!b.is_empty()
-                                    && index.contains_key(format!("{b}>2.5").as_str())) =>
+                                || (!b.is_empty() && index.contains_key(format!("{b}>2.5").as_str())) =>
                         {
                             (b.to_string(), true)
                         }
@@ -191,9 +173,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 /// Parses `HH:MM` or `HH:MM:SS`.
 pub fn parse_time(s: &str) -> Option<NaiveTime> {
     let s = s.trim();
-    NaiveTime::parse_from_str(s, "%H:%M")
-        .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
-        .ok()
+    NaiveTime::parse_from_str(s, "%H:%M").or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S")).ok()
 }
 
 /// One row being read: turns field problems into [`ImportError::BadRow`].
@@ -221,11 +201,7 @@ impl Row<'_> {
 
     fn required(&self, i: usize) -> Result<&str, ImportError> {
         let v = self.get(i);
-        if v.is_empty() {
-            Err(self.bad(i, "empty"))
-        } else {
-            Ok(v)
-        }
+        if v.is_empty() { Err(self.bad(i, "empty")) } else { Ok(v) }
     }
 
     fn goals(&self, i: usize) -> Result<u8, ImportError> {
@@ -234,10 +210,7 @@ impl Row<'_> {
         v.parse::<u8>()
             .ok()
             .or_else(|| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|x| x.fract() == 0.0 && (0.0..=255.0).contains(x))
-                    .map(|x| x as u8)
+                v.parse::<f64>().ok().filter(|x| x.fract() == 0.0 && (0.0..=255.0).contains(x)).map(|x| x as u8)
             })
             .ok_or_else(|| self.bad(i, "not a number of goals"))
     }
@@ -266,10 +239,7 @@ struct LfReader<R> {
 
 impl<R: Read> LfReader<R> {
     fn new(inner: R) -> Self {
-        LfReader {
-            inner,
-            last_was_cr: false,
-        }
+        LfReader { inner, last_was_cr: false }
     }
 }
 
@@ -299,25 +269,11 @@ impl<R: Read> Read for LfReader<R> {
 }
 
 /// Reads a football-data.co.uk CSV from any reader. Team names go through `aliases`.
-pub fn read_csv<R: Read>(
-    reader: R,
-    source_name: &str,
-    aliases: &TeamAliases,
-) -> Result<Vec<MatchRecord>, ImportError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(LfReader::new(reader));
-    let read_err = |e: csv::Error| ImportError::Read {
-        source_name: source_name.to_string(),
-        message: e.to_string(),
-    };
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(read_err)?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-        .collect();
+pub fn read_csv<R: Read>(reader: R, source_name: &str, aliases: &TeamAliases) -> Result<Vec<MatchRecord>, ImportError> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(LfReader::new(reader));
+    let read_err = |e: csv::Error| ImportError::Read { source_name: source_name.to_string(), message: e.to_string() };
+    let headers: Vec<String> =
+        rdr.headers().map_err(read_err)?.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
     let cols = Columns::find(&headers, source_name)?;
 
     let mut out = Vec::new();
@@ -343,12 +299,7 @@ pub fn read_csv<R: Read>(
             continue;
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let row = Row {
-            record: &record,
-            headers: &headers,
-            source_name,
-            line,
-        };
+        let row = Row { record: &record, headers: &headers, source_name, line };
 
         let date = parse_date(row.required(cols.date)?)
             .ok_or_else(|| row.bad(cols.date, "not a date (dd/mm/yy, dd/mm/yyyy, yyyy-mm-dd)"))?;
@@ -377,13 +328,8 @@ pub fn read_csv<R: Read>(
 
         let mut odds = MatchOdds::default();
         for (book, closing, [ih, id, ia]) in &cols.odds_1x2 {
-            if let (Some(home), Some(draw), Some(away)) =
-                (row.odds(*ih)?, row.odds(*id)?, row.odds(*ia)?)
-            {
-                let q = BookOdds {
-                    bookmaker: book.clone(),
-                    odds: Odds1x2 { home, draw, away },
-                };
+            if let (Some(home), Some(draw), Some(away)) = (row.odds(*ih)?, row.odds(*id)?, row.odds(*ia)?) {
+                let q = BookOdds { bookmaker: book.clone(), odds: Odds1x2 { home, draw, away } };
                 if *closing {
                     odds.closing.push(q);
                 } else {
@@ -393,10 +339,7 @@ pub fn read_csv<R: Read>(
         }
         for (book, closing, [io, iu]) in &cols.odds_ou {
             if let (Some(over), Some(under)) = (row.odds(*io)?, row.odds(*iu)?) {
-                let q = BookOdds {
-                    bookmaker: book.clone(),
-                    odds: OddsOverUnder { over, under },
-                };
+                let q = BookOdds { bookmaker: book.clone(), odds: OddsOverUnder { over, under } };
                 if *closing {
                     odds.over_under_closing.push(q);
                 } else {
@@ -406,10 +349,7 @@ pub fn read_csv<R: Read>(
         }
 
         out.push(MatchRecord {
-            competition: cols
-                .div
-                .map(|i| row.get(i).to_string())
-                .filter(|s| !s.is_empty()),
+            competition: cols.div.map(|i| row.get(i).to_string()).filter(|s| !s.is_empty()),
             date,
             time,
             home,
@@ -429,11 +369,7 @@ mod tests {
     const HEADER: &str = "Div,Date,Time,HomeTeam,AwayTeam,FTHG,FTAG,FTR,B365H,B365D,B365A,PSH,PSD,PSA,VCH,VCD,VCA,PSCH,PSCD,PSCA,AvgCH,AvgCD,AvgCA,P>2.5,P<2.5,PC>2.5,PC<2.5,AHh,B365AHH,B365AHA";
 
     fn parse(body: &str) -> Result<Vec<MatchRecord>, ImportError> {
-        parse_csv_str(
-            &format!("{HEADER}\r\n{body}"),
-            "test.csv",
-            &TeamAliases::builtin(),
-        )
+        parse_csv_str(&format!("{HEADER}\r\n{body}"), "test.csv", &TeamAliases::builtin())
     }
 
     #[test]
@@ -450,19 +386,9 @@ mod tests {
         assert_eq!(m.time, NaiveTime::from_hms_opt(20, 0, 0));
         assert_eq!((m.home_goals, m.away_goals), (0, 3));
         assert_eq!(m.competition.as_deref(), Some("E0"));
-        let books: Vec<_> = m
-            .odds
-            .pre_match
-            .iter()
-            .map(|q| q.bookmaker.as_str())
-            .collect();
+        let books: Vec<_> = m.odds.pre_match.iter().map(|q| q.bookmaker.as_str()).collect();
         assert_eq!(books, ["B365", "PS", "VC"]);
-        let closing: Vec<_> = m
-            .odds
-            .closing
-            .iter()
-            .map(|q| q.bookmaker.as_str())
-            .collect();
+        let closing: Vec<_> = m.odds.closing.iter().map(|q| q.bookmaker.as_str()).collect();
         assert_eq!(closing, ["PS", "Avg"]);
         assert_eq!(m.odds.best_closing().map(|o| o.home), Some(9.62));
         assert_eq!(m.odds.over_under_pre_match[0].bookmaker, "P");
@@ -478,26 +404,15 @@ mod tests {
         )
         .expect("valid rows");
         assert_eq!(rows.len(), 2);
-        assert_eq!(
-            rows[0].date,
-            NaiveDate::from_ymd_opt(2012, 8, 18).expect("date")
-        );
+        assert_eq!(rows[0].date, NaiveDate::from_ymd_opt(2012, 8, 18).expect("date"));
         assert_eq!(rows[0].time, None);
         assert!(rows[0].odds.is_empty());
-        assert_eq!(
-            rows[1].date,
-            NaiveDate::from_ymd_opt(2024, 5, 19).expect("date")
-        );
+        assert_eq!(rows[1].date, NaiveDate::from_ymd_opt(2024, 5, 19).expect("date"));
     }
 
     fn bad_row(body: &str) -> (u64, String) {
         match parse(body) {
-            Err(ImportError::BadRow {
-                source_name,
-                line,
-                column,
-                ..
-            }) => {
+            Err(ImportError::BadRow { source_name, line, column, .. }) => {
                 assert_eq!(source_name, "test.csv");
                 (line, column)
             }
@@ -508,45 +423,20 @@ mod tests {
     #[test]
     fn bad_rows_name_file_line_and_column() {
         let good = "E0,11/08/2023,20:00,Burnley,Man City,0,3,A,,,,,,,,,,,,,,,,,,,,,,\r\n";
-        assert_eq!(
-            bad_row(&format!("{good}E0,31/02/2023,20:00,A,B,0,3,A\r\n")),
-            (3, "Date".into())
-        );
-        assert_eq!(
-            bad_row(&format!("{good}{good}E0,01/02/2023,20:00,A,B,x,3,A\r\n")),
-            (4, "FTHG".into())
-        );
-        assert_eq!(
-            bad_row("E0,01/02/2023,20:00,A,B,1,3,H\r\n"),
-            (2, "FTR".into())
-        );
-        assert_eq!(
-            bad_row("E0,01/02/2023,20:00,,B,1,3,A\r\n"),
-            (2, "HomeTeam".into())
-        );
-        assert_eq!(
-            bad_row("E0,01/02/2023,25:99,A,B,1,3,A\r\n"),
-            (2, "Time".into())
-        );
-        assert_eq!(
-            bad_row("E0,01/02/2023,20:00,A,B,1,3,A,2.0,abc,3.0\r\n"),
-            (2, "B365D".into())
-        );
+        assert_eq!(bad_row(&format!("{good}E0,31/02/2023,20:00,A,B,0,3,A\r\n")), (3, "Date".into()));
+        assert_eq!(bad_row(&format!("{good}{good}E0,01/02/2023,20:00,A,B,x,3,A\r\n")), (4, "FTHG".into()));
+        assert_eq!(bad_row("E0,01/02/2023,20:00,A,B,1,3,H\r\n"), (2, "FTR".into()));
+        assert_eq!(bad_row("E0,01/02/2023,20:00,,B,1,3,A\r\n"), (2, "HomeTeam".into()));
+        assert_eq!(bad_row("E0,01/02/2023,25:99,A,B,1,3,A\r\n"), (2, "Time".into()));
+        assert_eq!(bad_row("E0,01/02/2023,20:00,A,B,1,3,A,2.0,abc,3.0\r\n"), (2, "B365D".into()));
         let err = parse("E0,01/02/2023,20:00,A,B,1,3,H\r\n").expect_err("bad row");
-        assert!(
-            err.to_string().starts_with("test.csv, line 2: FTR"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("test.csv, line 2: FTR"), "{err}");
     }
 
     #[test]
     fn missing_required_column_is_an_error() {
-        let err = parse_csv_str(
-            "Div,Date,HomeTeam,FTHG,FTAG\nE0,01/02/2023,A,1,0\n",
-            "x.csv",
-            &TeamAliases::new(),
-        )
-        .expect_err("no AwayTeam");
+        let err = parse_csv_str("Div,Date,HomeTeam,FTHG,FTAG\nE0,01/02/2023,A,1,0\n", "x.csv", &TeamAliases::new())
+            .expect_err("no AwayTeam");
         assert!(matches!(err, ImportError::MissingColumn { .. }), "{err}");
     }
 }

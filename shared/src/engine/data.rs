@@ -152,18 +152,12 @@ impl MatchOdds {
 
     /// The closing 1X2 odds of one bookmaker.
     pub fn closing_of(&self, bookmaker: &str) -> Option<&Odds1x2> {
-        self.closing
-            .iter()
-            .find(|q| q.bookmaker == bookmaker)
-            .map(|q| &q.odds)
+        self.closing.iter().find(|q| q.bookmaker == bookmaker).map(|q| &q.odds)
     }
 
     /// The pre-match 1X2 odds of one bookmaker.
     pub fn pre_match_of(&self, bookmaker: &str) -> Option<&Odds1x2> {
-        self.pre_match
-            .iter()
-            .find(|q| q.bookmaker == bookmaker)
-            .map(|q| &q.odds)
+        self.pre_match.iter().find(|q| q.bookmaker == bookmaker).map(|q| &q.odds)
     }
 }
 
@@ -262,11 +256,7 @@ mod tests {
 
     #[test]
     fn implied_probabilities_are_normalised() {
-        let o = Odds1x2 {
-            home: 2.0,
-            draw: 3.5,
-            away: 4.0,
-        };
+        let o = Odds1x2 { home: 2.0, draw: 3.5, away: 4.0 };
         let p = o.implied_probabilities();
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!(p[0] > p[1] && p[1] > p[2]);

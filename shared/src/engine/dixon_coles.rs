@@ -300,10 +300,7 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions {
-            max_iterations: 100,
-            tolerance: 1e-10,
-        }
+        FitOptions { max_iterations: 100, tolerance: 1e-10 }
     }
 }
 
@@ -316,10 +313,7 @@ pub fn fit_params(
     options: &FitOptions,
 ) -> Result<DcParams, EngineError> {
     let n = data.n_teams;
-    let fail = |reason: String| EngineError::FitFailed {
-        model: "dixon_coles",
-        reason,
-    };
+    let fail = |reason: String| EngineError::FitFailed { model: "dixon_coles", reason };
     let total_w: f64 = data.weights.iter().sum();
     if data.is_empty() || n < 2 || !(total_w > 0.0) {
         return Err(EngineError::InsufficientHistory(
@@ -355,9 +349,7 @@ pub fn fit_params(
     };
     let mut f = objective(data, prior, &theta);
     if !f.is_finite() {
-        return Err(fail(
-            "the starting point is outside the model's domain".into(),
-        ));
+        return Err(fail("the starting point is outside the model's domain".into()));
     }
     let mut damping = 0.0;
     let mut iterations = 0;
@@ -418,16 +410,12 @@ pub fn fit_params(
         }
     }
     if !converged {
-        return Err(fail(format!(
-            "no convergence in {} iterations",
-            options.max_iterations
-        )));
+        return Err(fail(format!("no convergence in {} iterations", options.max_iterations)));
     }
     // Report the log-likelihood proper (without penalties, with the log-factorial constants).
     let mut ll_const = 0.0;
     for m in 0..data.len() {
-        ll_const +=
-            data.weights[m] * (ln_factorial(data.home_goals[m]) + ln_factorial(data.away_goals[m]));
+        ll_const += data.weights[m] * (ln_factorial(data.home_goals[m]) + ln_factorial(data.away_goals[m]));
     }
     let penalty = {
         let s: f64 = theta[..n].iter().sum();
@@ -491,12 +479,7 @@ impl Default for DixonColesConfig {
 impl DixonColesConfig {
     /// Plain maximum likelihood, as penaltyblog fits it (no priors).
     pub fn plain_mle(xi: f64) -> Self {
-        DixonColesConfig {
-            xi,
-            prior_strength: 0.0,
-            promoted_prior_strength: 0.0,
-            ..Self::default()
-        }
+        DixonColesConfig { xi, prior_strength: 0.0, promoted_prior_strength: 0.0, ..Self::default() }
     }
 }
 
@@ -563,11 +546,7 @@ pub fn build_data(
 
 /// Which teams are in their first `promoted_matches` matches after an absence (or since their
 /// first appearance, when the history starts later than the league's first season).
-fn promoted_flags(
-    matches: &[&MatchRecord],
-    teams: &[String],
-    config: &DixonColesConfig,
-) -> (Vec<bool>, Vec<bool>) {
+fn promoted_flags(matches: &[&MatchRecord], teams: &[String], config: &DixonColesConfig) -> (Vec<bool>, Vec<bool>) {
     let n = teams.len();
     let mut last: Vec<Option<NaiveDateTime>> = vec![None; n];
     let mut since_return: Vec<usize> = vec![0; n];
@@ -582,8 +561,7 @@ fn promoted_flags(
             match last[i] {
                 None => {
                     // A team first seen well after the history starts joined the league then.
-                    returned[i] =
-                        first_date.is_some_and(|f| days_between(f, k) > config.absence_days);
+                    returned[i] = first_date.is_some_and(|f| days_between(f, k) > config.absence_days);
                     since_return[i] = 0;
                 }
                 Some(prev) if days_between(prev, k) >= config.absence_days => {
@@ -596,13 +574,9 @@ fn promoted_flags(
             last[i] = Some(k);
         }
     }
-    let promoted: Vec<bool> = (0..n)
-        .map(|i| returned[i] && since_return[i] <= config.promoted_matches)
-        .collect();
+    let promoted: Vec<bool> = (0..n).map(|i| returned[i] && since_return[i] <= config.promoted_matches).collect();
     // Established: present, not promoted, and with a full season behind them.
-    let established: Vec<bool> = (0..n)
-        .map(|i| !promoted[i] && since_return[i] >= 19)
-        .collect();
+    let established: Vec<bool> = (0..n).map(|i| !promoted[i] && since_return[i] >= 19).collect();
     (promoted, established)
 }
 
@@ -634,13 +608,21 @@ impl DixonColesModel {
         let (promoted, established) = promoted_flags(matches, &teams, config);
         let options = FitOptions::default();
 
-        // Pass 1: league-mean prior only (at least the minimal one).
+        // Pass 1: the league-mean prior only. Without one (plain maximum likelihood) the fit
+        // falls back to the minimal prior when the MLE does not exist (a team that never scored).
         let mut prior = DcPrior {
             strength: vec![config.prior_strength.max(MIN_PRIOR_STRENGTH); n],
             attack_mean: vec![0.0; n],
             defence_mean: vec![0.0; n],
         };
-        let first = fit_params(&data, Some(&prior), None, &options)?;
+        let first = if config.prior_strength > 0.0 {
+            fit_params(&data, Some(&prior), None, &options)?
+        } else {
+            match fit_params(&data, None, None, &options) {
+                Ok(p) => p,
+                Err(_) => fit_params(&data, Some(&prior), None, &options)?,
+            }
+        };
         let unknown = weakest_offset(&first, &established, config.promoted_reference_teams);
         // Pass 2: promoted teams pulled towards the weakest established teams.
         let params = if config.promoted_prior_strength > 0.0 && promoted.iter().any(|&p| p) {
@@ -662,11 +644,7 @@ impl DixonColesModel {
             teams: teams
                 .into_iter()
                 .enumerate()
-                .map(|(i, team)| TeamStrength {
-                    team,
-                    attack: params.attack[i],
-                    defence: params.defence[i],
-                })
+                .map(|(i, team)| TeamStrength { team, attack: params.attack[i], defence: params.defence[i] })
                 .collect(),
             home_advantage: params.home_advantage,
             rho: params.rho,
@@ -692,8 +670,7 @@ impl DixonColesModel {
     }
 
     fn strength_or_prior(&self, team: &str) -> (f64, f64) {
-        self.team_strength(team)
-            .unwrap_or((self.unknown_attack, self.unknown_defence))
+        self.team_strength(team).unwrap_or((self.unknown_attack, self.unknown_defence))
     }
 
     /// Expected goals (λ home, λ away) before the grid's truncation.
@@ -727,9 +704,7 @@ fn weakest_offset(p: &DcParams, established: &[bool], k: usize) -> (f64, f64) {
     // Strength: attack minus defence (a high defence concedes more).
     idx.sort_by(|&i, &j| (p.attack[i] - p.defence[i]).total_cmp(&(p.attack[j] - p.defence[j])));
     let take = k.clamp(1, idx.len());
-    let (sa, sd) = idx[..take].iter().fold((0.0, 0.0), |(a, d), &i| {
-        (a + p.attack[i] - ma, d + p.defence[i] - md)
-    });
+    let (sa, sd) = idx[..take].iter().fold((0.0, 0.0), |(a, d), &i| (a + p.attack[i] - ma, d + p.defence[i] - md));
     (sa / take as f64, sd / take as f64)
 }
 
@@ -739,30 +714,14 @@ mod tests {
     use chrono::NaiveDate;
 
     fn day(n: i64) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2024, 1, 1)
-            .expect("date")
-            .and_hms_opt(15, 0, 0)
-            .expect("time")
+        NaiveDate::from_ymd_opt(2024, 1, 1).expect("date").and_hms_opt(15, 0, 0).expect("time")
             + chrono::Duration::days(n)
     }
 
     /// A small league: every pair home and away, with scores that make the teams differ.
     fn tiny_league() -> Vec<MatchRecord> {
         let teams = ["A", "B", "C", "D"];
-        let scores = [
-            (2, 0),
-            (3, 1),
-            (1, 0),
-            (2, 2),
-            (2, 1),
-            (0, 1),
-            (1, 2),
-            (3, 0),
-            (1, 1),
-            (0, 3),
-            (4, 1),
-            (0, 0),
-        ];
+        let scores = [(2, 0), (3, 1), (1, 0), (2, 2), (2, 1), (0, 1), (1, 2), (3, 0), (1, 1), (0, 3), (4, 1), (0, 0)];
         let mut out = Vec::new();
         let mut k = 0;
         for round in 0..2 {
@@ -794,16 +753,11 @@ mod tests {
             attack_mean: vec![0.1, -0.2, 0.0, 0.1],
             defence_mean: vec![0.0, 0.1, -0.1, 0.0],
         };
-        let theta: Vec<f64> = (0..2 * n + 2)
-            .map(|i| 0.05 * (i as f64).sin() + if i == 2 * n + 1 { -0.1 } else { 0.0 })
-            .collect();
+        let theta: Vec<f64> =
+            (0..2 * n + 2).map(|i| 0.05 * (i as f64).sin() + if i == 2 * n + 1 { -0.1 } else { 0.0 }).collect();
         let dim = theta.len();
-        let mut ws = Workspace {
-            grad: vec![0.0; dim],
-            hess: Matrix::zeros(dim),
-            chol: Vec::new(),
-            trial: vec![0.0; dim],
-        };
+        let mut ws =
+            Workspace { grad: vec![0.0; dim], hess: Matrix::zeros(dim), chol: Vec::new(), trial: vec![0.0; dim] };
         derivatives(&data, Some(&prior), &theta, &mut ws);
         let eps = 1e-6;
         for i in 0..dim {
@@ -811,34 +765,17 @@ mod tests {
             let mut tm = theta.clone();
             tp[i] += eps;
             tm[i] -= eps;
-            let fd = (objective(&data, Some(&prior), &tp) - objective(&data, Some(&prior), &tm))
-                / (2.0 * eps);
-            assert!(
-                (fd - ws.grad[i]).abs() < 1e-5,
-                "grad {i}: {fd} vs {}",
-                ws.grad[i]
-            );
-            let mut wp = Workspace {
-                grad: vec![0.0; dim],
-                hess: Matrix::zeros(dim),
-                chol: Vec::new(),
-                trial: vec![0.0; dim],
-            };
-            let mut wm = Workspace {
-                grad: vec![0.0; dim],
-                hess: Matrix::zeros(dim),
-                chol: Vec::new(),
-                trial: vec![0.0; dim],
-            };
+            let fd = (objective(&data, Some(&prior), &tp) - objective(&data, Some(&prior), &tm)) / (2.0 * eps);
+            assert!((fd - ws.grad[i]).abs() < 1e-5, "grad {i}: {fd} vs {}", ws.grad[i]);
+            let mut wp =
+                Workspace { grad: vec![0.0; dim], hess: Matrix::zeros(dim), chol: Vec::new(), trial: vec![0.0; dim] };
+            let mut wm =
+                Workspace { grad: vec![0.0; dim], hess: Matrix::zeros(dim), chol: Vec::new(), trial: vec![0.0; dim] };
             derivatives(&data, Some(&prior), &tp, &mut wp);
             derivatives(&data, Some(&prior), &tm, &mut wm);
             for j in 0..dim {
                 let fdh = (wp.grad[j] - wm.grad[j]) / (2.0 * eps);
-                assert!(
-                    (fdh - ws.hess.at(i, j)).abs() < 1e-4,
-                    "hess {i},{j}: {fdh} vs {}",
-                    ws.hess.at(i, j)
-                );
+                assert!((fdh - ws.hess.at(i, j)).abs() < 1e-4, "hess {i},{j}: {fdh} vs {}", ws.hess.at(i, j));
             }
         }
     }
@@ -846,8 +783,7 @@ mod tests {
     #[test]
     fn fit_on_a_tiny_league_is_a_stationary_point_with_sum_zero_attack() {
         let hist = tiny_league();
-        let model = DixonColesModel::fit_with(&hist, day(200), &DixonColesConfig::plain_mle(0.0))
-            .expect("fit");
+        let model = DixonColesModel::fit_with(&hist, day(200), &DixonColesConfig::plain_mle(0.0)).expect("fit");
         let sum: f64 = model.teams.iter().map(|t| t.attack).sum();
         assert!(sum.abs() < 1e-8, "sum of attacks {sum}");
         // A scored 2,3,1 at home against B,C,D and is the strongest attack.
@@ -862,12 +798,8 @@ mod tests {
         theta.push(p.home_advantage);
         theta.push(p.rho);
         let dim = theta.len();
-        let mut ws = Workspace {
-            grad: vec![0.0; dim],
-            hess: Matrix::zeros(dim),
-            chol: Vec::new(),
-            trial: vec![0.0; dim],
-        };
+        let mut ws =
+            Workspace { grad: vec![0.0; dim], hess: Matrix::zeros(dim), chol: Vec::new(), trial: vec![0.0; dim] };
         derivatives(&data, None, &theta, &mut ws);
         assert!(ws.grad.iter().all(|g| g.abs() < 1e-6), "{:?}", ws.grad);
         // Total expected goals match the observed totals at the MLE without rho (Poisson score
@@ -880,8 +812,7 @@ mod tests {
     #[test]
     fn unknown_teams_get_the_weak_prior() {
         let hist = tiny_league();
-        let model =
-            DixonColesModel::fit_with(&hist, day(200), &DixonColesConfig::default()).expect("fit");
+        let model = DixonColesModel::fit_with(&hist, day(200), &DixonColesConfig::default()).expect("fit");
         let p = model.predict("Newcomers", "A");
         assert!(p.p_away > p.p_home);
         assert!(!model.knows("Newcomers"));

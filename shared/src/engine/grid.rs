@@ -87,11 +87,7 @@ impl ScoreGrid {
 
     /// Probability of the score `home`-`away` (0 outside the grid).
     pub fn prob(&self, home: usize, away: usize) -> f64 {
-        if home < self.size && away < self.size {
-            self.p[home * self.size + away]
-        } else {
-            0.0
-        }
+        if home < self.size && away < self.size { self.p[home * self.size + away] } else { 0.0 }
     }
 
     /// The largest number of goals per side the grid holds.
@@ -114,15 +110,7 @@ impl ScoreGrid {
     /// `target` (which must be positive and sum to one), keeping the shape within each region.
     pub fn rescale_outcomes(&mut self, target: [f64; 3]) {
         let cur = self.outcome_probabilities();
-        let f: Vec<f64> = (0..3)
-            .map(|i| {
-                if cur[i] > 0.0 {
-                    target[i] / cur[i]
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let f: Vec<f64> = (0..3).map(|i| if cur[i] > 0.0 { target[i] / cur[i] } else { 0.0 }).collect();
         for h in 0..self.size {
             for a in 0..self.size {
                 self.p[h * self.size + a] *= f[(h < a) as usize * 2 + (h == a) as usize];

@@ -149,9 +149,7 @@ impl EloTracker {
             .teams
             .iter()
             .filter(|(name, t)| {
-                name.as_str() != exclude
-                    && t.matches >= 10
-                    && days_between(t.last, now) < self.config.absence_days
+                name.as_str() != exclude && t.matches >= 10 && days_between(t.last, now) < self.config.absence_days
             })
             .map(|(_, t)| t.rating)
             .collect();
@@ -229,11 +227,7 @@ impl EloTracker {
             super::data::Outcome::Away => 0.0,
         };
         let gd = (m.home_goals as i32 - m.away_goals as i32).unsigned_abs();
-        let mult = if self.config.goal_difference {
-            goal_difference_multiplier(gd)
-        } else {
-            1.0
-        };
+        let mult = if self.config.goal_difference { goal_difference_multiplier(gd) } else { 1.0 };
         let delta = self.config.k * mult * (score - expected);
         let (ph, pa) = match m.outcome() {
             super::data::Outcome::Home => (3.0, 0.0),
@@ -262,15 +256,9 @@ impl EloTracker {
         }
         if self.h2h_matches > 0 {
             let (key, gd) = if m.home <= m.away {
-                (
-                    (m.home.clone(), m.away.clone()),
-                    m.home_goals as i32 - m.away_goals as i32,
-                )
+                ((m.home.clone(), m.away.clone()), m.home_goals as i32 - m.away_goals as i32)
             } else {
-                (
-                    (m.away.clone(), m.home.clone()),
-                    m.away_goals as i32 - m.home_goals as i32,
-                )
+                ((m.away.clone(), m.home.clone()), m.away_goals as i32 - m.home_goals as i32)
             };
             let q = self.h2h.entry(key).or_default();
             q.push_back((now, gd));
@@ -338,10 +326,7 @@ impl RatingSnapshot {
     /// The state of `tracker` at `as_of`.
     pub fn from_tracker(tracker: &EloTracker, as_of: NaiveDateTime, h2h_days: f64) -> Self {
         let active = tracker.active_ratings(as_of);
-        let last_played = active
-            .iter()
-            .map(|(t, _)| tracker.teams.get(t).map_or(as_of, |s| s.last))
-            .collect();
+        let last_played = active.iter().map(|(t, _)| tracker.teams.get(t).map_or(as_of, |s| s.last)).collect();
         let teams: Vec<TeamRating> = active
             .into_iter()
             .map(|(team, rating)| {
@@ -371,15 +356,12 @@ impl RatingSnapshot {
     }
 
     fn index(&self, name: &str) -> Option<usize> {
-        self.teams
-            .binary_search_by(|t| t.team.as_str().cmp(name))
-            .ok()
+        self.teams.binary_search_by(|t| t.team.as_str().cmp(name)).ok()
     }
 
     /// A team's rating (the promoted-team rating when unknown).
     pub fn rating(&self, team: &str) -> f64 {
-        self.index(team)
-            .map_or(self.unknown_rating, |i| self.teams[i].rating)
+        self.index(team).map_or(self.unknown_rating, |i| self.teams[i].rating)
     }
 
     /// Whether the team is active in the snapshot.
@@ -389,16 +371,11 @@ impl RatingSnapshot {
 
     /// Days since the team's last match (None when unknown).
     pub fn rest_days(&self, team: &str) -> Option<f64> {
-        self.index(team)
-            .map(|i| days_between(self.last_played[i], self.as_of))
+        self.index(team).map(|i| days_between(self.last_played[i], self.as_of))
     }
 
     fn h2h(&self, home: &str, away: &str) -> f64 {
-        let (a, b, sign) = if home <= away {
-            (home, away, 1.0)
-        } else {
-            (away, home, -1.0)
-        };
+        let (a, b, sign) = if home <= away { (home, away, 1.0) } else { (away, home, -1.0) };
         self.head_to_head
             .binary_search_by(|h| (h.team_a.as_str(), h.team_b.as_str()).cmp(&(a, b)))
             .map_or(0.0, |i| sign * self.head_to_head[i].value)
@@ -443,11 +420,7 @@ pub struct HistoricalSamples {
 
 /// Ratings, form and head-to-head at `as_of` after the Elo pass over chronological `matches`
 /// (all known before `as_of`).
-pub fn rating_snapshot(
-    matches: &[&MatchRecord],
-    as_of: NaiveDateTime,
-    config: &HistoricalConfig,
-) -> RatingSnapshot {
+pub fn rating_snapshot(matches: &[&MatchRecord], as_of: NaiveDateTime, config: &HistoricalConfig) -> RatingSnapshot {
     let mut tracker = EloTracker::new(config);
     for m in matches {
         tracker.update(m);
@@ -457,10 +430,7 @@ pub fn rating_snapshot(
 
 /// Runs the Elo pass over chronological `matches`, collecting pre-match covariates of the matches
 /// after the burn-in, and returns the tracker at the end.
-pub fn elo_pass(
-    matches: &[&MatchRecord],
-    config: &HistoricalConfig,
-) -> (EloTracker, HistoricalSamples) {
+pub fn elo_pass(matches: &[&MatchRecord], config: &HistoricalConfig) -> (EloTracker, HistoricalSamples) {
     let mut tracker = EloTracker::new(config);
     let mut s = HistoricalSamples {
         design: Design::new(3),
@@ -515,11 +485,8 @@ impl HistoricalModel {
                 matches.len()
             )));
         }
-        let w: Vec<f64> = samples
-            .kickoffs
-            .iter()
-            .map(|k| (-config.sample_xi * days_between(*k, as_of).max(0.0)).exp())
-            .collect();
+        let w: Vec<f64> =
+            samples.kickoffs.iter().map(|k| (-config.sample_xi * days_between(*k, as_of).max(0.0)).exp()).collect();
         let outcome_model = OrderedLogit::fit(&samples.design, &samples.outcomes, &w, config.l2)?;
         let mut diff_only = Design::new(1);
         for i in 0..samples.outcomes.len() {
@@ -529,10 +496,7 @@ impl HistoricalModel {
         let goals_away = PoissonRegression::fit(&diff_only, &samples.away_goals, &w, 0.0)?;
 
         Ok(HistoricalModel {
-            model_version: format!(
-                "{HISTORICAL_VERSION}+k{}+h{}",
-                config.elo.k, config.elo.home_advantage
-            ),
+            model_version: format!("{HISTORICAL_VERSION}+k{}+h{}", config.elo.k, config.elo.home_advantage),
             as_of,
             ratings: RatingSnapshot::from_tracker(&tracker, as_of, config.h2h_days),
             outcome_model,
@@ -576,21 +540,13 @@ mod tests {
     use chrono::NaiveDate;
 
     fn at(day: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2024, 1, day)
-            .expect("date")
-            .and_hms_opt(15, 0, 0)
-            .expect("time")
+        NaiveDate::from_ymd_opt(2024, 1, day).expect("date").and_hms_opt(15, 0, 0).expect("time")
     }
 
     #[test]
     fn elo_update_by_hand() {
         let cfg = HistoricalConfig {
-            elo: EloConfig {
-                k: 20.0,
-                home_advantage: 100.0,
-                goal_difference: true,
-                ..EloConfig::default()
-            },
+            elo: EloConfig { k: 20.0, home_advantage: 100.0, goal_difference: true, ..EloConfig::default() },
             ..HistoricalConfig::default()
         };
         let mut t = EloTracker::new(&cfg);
@@ -634,21 +590,14 @@ mod tests {
                     // The earlier in the alphabet, the stronger; home teams score one more.
                     let hg = (1 + (j as i64 - i as i64).max(0) / 2) as u8;
                     let ag = ((i as i64 - j as i64).max(0) / 2) as u8;
-                    let d = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date")
-                        + chrono::Duration::days(day / 3);
+                    let d = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date") + chrono::Duration::days(day / 3);
                     hist.push(MatchRecord::new(d, *h, *a, hg, ag));
                     day += 1;
                 }
             }
         }
-        let as_of = NaiveDate::from_ymd_opt(2020, 3, 15)
-            .expect("date")
-            .and_hms_opt(0, 0, 0)
-            .expect("time");
-        let cfg = HistoricalConfig {
-            burn_in_matches: 30,
-            ..HistoricalConfig::default()
-        };
+        let as_of = NaiveDate::from_ymd_opt(2020, 3, 15).expect("date").and_hms_opt(0, 0, 0).expect("time");
+        let cfg = HistoricalConfig { burn_in_matches: 30, ..HistoricalConfig::default() };
         let model = HistoricalModel::fit_with(&hist, as_of, &cfg).expect("fit");
         let p = model.predict("A", "F");
         let q = model.predict("F", "A");

@@ -10,10 +10,7 @@ pub struct Matrix {
 
 impl Matrix {
     pub fn zeros(n: usize) -> Self {
-        Matrix {
-            n,
-            a: vec![0.0; n * n],
-        }
+        Matrix { n, a: vec![0.0; n * n] }
     }
 
     #[inline]
@@ -44,13 +41,7 @@ impl Matrix {
 /// Solves `(m + damping * diag(m)) x = b` for symmetric `m` (full storage) by Cholesky.
 /// `diag_floor` is added to every diagonal entry too. Returns `None` when the system is not
 /// positive definite. `work` is reused scratch space.
-pub fn cholesky_solve(
-    m: &Matrix,
-    b: &[f64],
-    damping: f64,
-    diag_floor: f64,
-    work: &mut Vec<f64>,
-) -> Option<Vec<f64>> {
+pub fn cholesky_solve(m: &Matrix, b: &[f64], damping: f64, diag_floor: f64, work: &mut Vec<f64>) -> Option<Vec<f64>> {
     let n = m.n;
     work.clear();
     work.extend_from_slice(&m.a);
@@ -114,17 +105,11 @@ mod tests {
     #[test]
     fn solves_a_known_system() {
         // [[4,2],[2,3]] x = [2,1] -> x = [0.5, 0]
-        let m = Matrix {
-            n: 2,
-            a: vec![4.0, 2.0, 2.0, 3.0],
-        };
+        let m = Matrix { n: 2, a: vec![4.0, 2.0, 2.0, 3.0] };
         let mut w = Vec::new();
         let x = cholesky_solve(&m, &[2.0, 1.0], 0.0, 0.0, &mut w).expect("spd");
         assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12);
-        let not_pd = Matrix {
-            n: 2,
-            a: vec![1.0, 2.0, 2.0, 1.0],
-        };
+        let not_pd = Matrix { n: 2, a: vec![1.0, 2.0, 2.0, 1.0] };
         assert!(cholesky_solve(&not_pd, &[1.0, 1.0], 0.0, 0.0, &mut w).is_none());
     }
 

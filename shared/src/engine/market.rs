@@ -31,13 +31,7 @@ pub struct MarketConfig {
 
 impl Default for MarketConfig {
     fn default() -> Self {
-        MarketConfig {
-            xi: 0.015,
-            window_days: 400.0,
-            ridge: 0.3,
-            promoted_reference_teams: 3,
-            min_weight: 0.5,
-        }
+        MarketConfig { xi: 0.015, window_days: 400.0, ridge: 0.3, promoted_reference_teams: 3, min_weight: 0.5 }
     }
 }
 
@@ -65,12 +59,7 @@ pub struct MarketModel {
 }
 
 /// Ridge regression on signed team indicators; returns (team effects, intercept).
-fn solve(
-    n: usize,
-    rows: &[(usize, usize, f64, f64)],
-    sign_away: f64,
-    ridge: f64,
-) -> Option<(Vec<f64>, f64)> {
+fn solve(n: usize, rows: &[(usize, usize, f64, f64)], sign_away: f64, ridge: f64) -> Option<(Vec<f64>, f64)> {
     let dim = n + 1;
     let mut a = Matrix::zeros(dim);
     let mut b = vec![0.0; dim];
@@ -97,11 +86,7 @@ fn solve(
 
 impl MarketModel {
     /// Fits on chronological `matches` known before `as_of`. `None` when no past match has odds.
-    pub fn fit(
-        matches: &[&MatchRecord],
-        as_of: NaiveDateTime,
-        config: &MarketConfig,
-    ) -> Option<MarketModel> {
+    pub fn fit(matches: &[&MatchRecord], as_of: NaiveDateTime, config: &MarketConfig) -> Option<MarketModel> {
         let mut names: Vec<&str> = Vec::new();
         let mut sup: Vec<(&str, &str, f64, f64)> = Vec::new();
         let mut tot: Vec<(&str, &str, f64, f64)> = Vec::new();
@@ -130,9 +115,7 @@ impl MarketModel {
         let n = names.len();
         let idx = |s: &str| names.binary_search(&s).ok();
         let rows = |v: &[(&str, &str, f64, f64)]| -> Vec<(usize, usize, f64, f64)> {
-            v.iter()
-                .filter_map(|(h, a, y, w)| Some((idx(h)?, idx(a)?, *y, *w)))
-                .collect()
+            v.iter().filter_map(|(h, a, y, w)| Some((idx(h)?, idx(a)?, *y, *w))).collect()
         };
         let sup_rows = rows(&sup);
         let (strength, home_advantage) = solve(n, &sup_rows, -1.0, config.ridge)?;
@@ -142,20 +125,13 @@ impl MarketModel {
             weight[a] += w;
         }
         let tot_rows = rows(&tot);
-        let goals = if tot_rows.is_empty() {
-            None
-        } else {
-            solve(n, &tot_rows, 1.0, config.ridge)
-        };
+        let goals = if tot_rows.is_empty() { None } else { solve(n, &tot_rows, 1.0, config.ridge) };
         let mut goals_seen = vec![false; n];
         for &(h, a, _, _) in &tot_rows {
             goals_seen[h] = true;
             goals_seen[a] = true;
         }
-        let mut rated: Vec<f64> = (0..n)
-            .filter(|&i| weight[i] >= config.min_weight)
-            .map(|i| strength[i])
-            .collect();
+        let mut rated: Vec<f64> = (0..n).filter(|&i| weight[i] >= config.min_weight).map(|i| strength[i]).collect();
         rated.sort_by(f64::total_cmp);
         let k = config.promoted_reference_teams.clamp(1, rated.len().max(1));
         let unknown_strength = if rated.is_empty() {
@@ -174,20 +150,12 @@ impl MarketModel {
                 weight: weight[i],
             })
             .collect();
-        Some(MarketModel {
-            teams,
-            home_advantage,
-            goals_intercept: goals.map(|(_, t)| t),
-            unknown_strength,
-        })
+        Some(MarketModel { teams, home_advantage, goals_intercept: goals.map(|(_, t)| t), unknown_strength })
     }
 
     /// A team's ratings, if it had odds in the window.
     pub fn rating(&self, team: &str) -> Option<&MarketRating> {
-        self.teams
-            .binary_search_by(|t| t.team.as_str().cmp(team))
-            .ok()
-            .map(|i| &self.teams[i])
+        self.teams.binary_search_by(|t| t.team.as_str().cmp(team)).ok().map(|i| &self.teams[i])
     }
 
     /// Predicted market supremacy `ln(p_home / p_away)`; unknown teams get the promoted rating.
@@ -234,26 +202,15 @@ mod tests {
                     let mut m = MatchRecord::new(d, *h, *a, 1, 1);
                     m.odds.closing.push(BookOdds {
                         bookmaker: "PS".into(),
-                        odds: Odds1x2 {
-                            home: 1.0 / (ph * 1.05),
-                            draw: 1.0 / (0.26 * 1.05),
-                            away: 1.0 / (pa * 1.05),
-                        },
+                        odds: Odds1x2 { home: 1.0 / (ph * 1.05), draw: 1.0 / (0.26 * 1.05), away: 1.0 / (pa * 1.05) },
                     });
                     hist.push(m);
                 }
             }
         }
         let refs: Vec<&MatchRecord> = hist.iter().collect();
-        let as_of = NaiveDate::from_ymd_opt(2024, 3, 1)
-            .expect("date")
-            .and_hms_opt(0, 0, 0)
-            .expect("time");
-        let cfg = MarketConfig {
-            ridge: 1e-6,
-            promoted_reference_teams: 1,
-            ..MarketConfig::default()
-        };
+        let as_of = NaiveDate::from_ymd_opt(2024, 3, 1).expect("date").and_hms_opt(0, 0, 0).expect("time");
+        let cfg = MarketConfig { ridge: 1e-6, promoted_reference_teams: 1, ..MarketConfig::default() };
         let m = MarketModel::fit(&refs, as_of, &cfg).expect("odds present");
         assert!((m.home_advantage - 0.3).abs() < 1e-6, "{m:?}");
         assert!((m.supremacy("A", "C") - 1.5).abs() < 1e-6);

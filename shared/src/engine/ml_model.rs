@@ -106,11 +106,7 @@ fn logit(p: f64) -> f64 {
 
 impl FeatureState {
     /// Fits every feature source on chronological `matches` known before `as_of`.
-    pub fn fit(
-        matches: &[&MatchRecord],
-        as_of: NaiveDateTime,
-        config: &FeatureConfig,
-    ) -> Result<Self, EngineError> {
+    pub fn fit(matches: &[&MatchRecord], as_of: NaiveDateTime, config: &FeatureConfig) -> Result<Self, EngineError> {
         Ok(FeatureState {
             as_of,
             dc_long: DixonColesModel::fit_sorted(matches, as_of, &config.dc_long)?,
@@ -130,11 +126,7 @@ impl FeatureState {
         let elo = self.ratings.features(home, away);
         let rest = |t: &str| self.ratings.rest_days(t).map_or(14.0, |d| d.min(14.0));
         let (msup, mgoals, known) = match &self.market {
-            Some(m) => (
-                m.supremacy(home, away),
-                m.goals_logit(home, away).unwrap_or(0.0),
-                m.knows_both(home, away),
-            ),
+            Some(m) => (m.supremacy(home, away), m.goals_logit(home, away).unwrap_or(0.0), m.knows_both(home, away)),
             None => (0.0, 0.0, false),
         };
         (
@@ -176,17 +168,12 @@ pub struct MlHead {
 
 impl MlHead {
     fn standardise(&self, x: &[f64; N_FEATURES]) -> Vec<f64> {
-        self.feature_index
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| (x[i] - self.means[k]) / self.scales[k])
-            .collect()
+        self.feature_index.iter().enumerate().map(|(k, &i)| (x[i] - self.means[k]) / self.scales[k]).collect()
     }
 
     /// Calibrated `[p_home, p_draw, p_away]`.
     pub fn predict(&self, x: &[f64; N_FEATURES]) -> [f64; 3] {
-        self.logit
-            .predict_tempered(&self.standardise(x), self.temperature)
+        self.logit.predict_tempered(&self.standardise(x), self.temperature)
     }
 }
 
@@ -214,13 +201,9 @@ impl MlArtifact {
 
     /// Parses JSON, checking the format version.
     pub fn from_json(text: &str) -> Result<Self, EngineError> {
-        let a: MlArtifact =
-            serde_json::from_str(text).map_err(|e| EngineError::Artifact(e.to_string()))?;
+        let a: MlArtifact = serde_json::from_str(text).map_err(|e| EngineError::Artifact(e.to_string()))?;
         if a.format != ARTIFACT_FORMAT {
-            return Err(EngineError::Artifact(format!(
-                "format {:?}, this build reads {ARTIFACT_FORMAT:?}",
-                a.format
-            )));
+            return Err(EngineError::Artifact(format!("format {:?}, this build reads {ARTIFACT_FORMAT:?}", a.format)));
         }
         Ok(a)
     }
@@ -285,11 +268,7 @@ pub fn rolling_rows(
             j += 1;
         }
         if days_between(first, as_of) >= burn_in_days {
-            let known: Vec<&MatchRecord> = matches[..i]
-                .iter()
-                .copied()
-                .filter(|m| m.known_before(as_of))
-                .collect();
+            let known: Vec<&MatchRecord> = matches[..i].iter().copied().filter(|m| m.known_before(as_of)).collect();
             let state = FeatureState::fit(&known, as_of, config)?;
             for m in &matches[i..j] {
                 let (x, market_known) = state.features(&m.home, &m.away);
@@ -343,11 +322,7 @@ fn train_head(
     scales.iter_mut().for_each(|s| *s = s.sqrt().max(1e-9));
     let mut design = Design::new(nf);
     for r in rows {
-        let z: Vec<f64> = index
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| (r.x[i] - means[k]) / scales[k])
-            .collect();
+        let z: Vec<f64> = index.iter().enumerate().map(|(k, &i)| (r.x[i] - means[k]) / scales[k]).collect();
         design.push(&z);
     }
     let y: Vec<Outcome> = rows.iter().map(|r| r.outcome).collect();
@@ -360,8 +335,7 @@ fn train_head(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     dates.shuffle(&mut rng);
     let folds = config.folds.max(2);
-    let fold_of =
-        |d: chrono::NaiveDate| dates.iter().position(|x| *x == d).map_or(0, |p| p % folds);
+    let fold_of = |d: chrono::NaiveDate| dates.iter().position(|x| *x == d).map_or(0, |p| p % folds);
     let fold: Vec<usize> = rows.iter().map(|r| fold_of(r.kickoff.date())).collect();
 
     let subset = |keep: &dyn Fn(usize) -> bool| {
@@ -401,34 +375,22 @@ fn train_head(
         }
     }
     let Some((l2, _, oof)) = best else {
-        return Err(EngineError::FitFailed {
-            model: "ml_model",
-            reason: "empty L2 grid".into(),
-        });
+        return Err(EngineError::FitFailed { model: "ml_model", reason: "empty L2 grid".into() });
     };
     // Calibration: the temperature minimising the out-of-fold log loss.
     let oof_loss = |t: f64| {
-        (0..n)
-            .map(|i| weights[i] * log_loss_of(softmax_scores(oof[i][0], oof[i][1], t), y[i]))
-            .sum::<f64>()
-            / total_w
+        (0..n).map(|i| weights[i] * log_loss_of(softmax_scores(oof[i][0], oof[i][1], t), y[i])).sum::<f64>() / total_w
     };
     let temperature = golden_section(oof_loss, 0.5, 2.0, 60);
     let cv_log_loss = oof_loss(temperature);
     let cv_rps = (0..n)
-        .map(|i| {
-            weights[i]
-                * super::metrics::rps(softmax_scores(oof[i][0], oof[i][1], temperature), y[i])
-        })
+        .map(|i| weights[i] * super::metrics::rps(softmax_scores(oof[i][0], oof[i][1], temperature), y[i]))
         .sum::<f64>()
         / total_w;
     let logit = MultinomialLogit::fit(&design, &y, weights, l2 * total_w)?;
     Ok(MlHead {
         name: name.to_string(),
-        features: index
-            .iter()
-            .map(|&i| FEATURE_NAMES[i].to_string())
-            .collect(),
+        features: index.iter().map(|&i| FEATURE_NAMES[i].to_string()).collect(),
         feature_index: index.to_vec(),
         means,
         scales,
@@ -496,34 +458,21 @@ pub fn train_artifact_from_rows(
         .map(|r| r.kickoff)
         .max()
         .ok_or_else(|| EngineError::InsufficientHistory("no ml_model training rows".into()))?;
-    let weight =
-        |r: &FeatureRow| (-config.sample_xi * days_between(r.kickoff, as_of).max(0.0)).exp();
-    let base_index: Vec<usize> = (0..N_FEATURES)
-        .filter(|i| !MARKET_FEATURES.contains(i))
-        .collect();
+    let weight = |r: &FeatureRow| (-config.sample_xi * days_between(r.kickoff, as_of).max(0.0)).exp();
+    let base_index: Vec<usize> = (0..N_FEATURES).filter(|i| !MARKET_FEATURES.contains(i)).collect();
     let w_all: Vec<f64> = rows.iter().map(|r| weight(r)).collect();
     let base_head = train_head("base", &rows, &base_index, &w_all, config)?;
     let market_rows: Vec<&FeatureRow> = rows.iter().copied().filter(|r| r.market_known).collect();
     let w_market: Vec<f64> = market_rows.iter().map(|r| weight(r)).collect();
     let all_index: Vec<usize> = (0..N_FEATURES).collect();
     let market_head = if market_rows.len() >= 200 {
-        Some(train_head(
-            "market",
-            &market_rows,
-            &all_index,
-            &w_market,
-            config,
-        )?)
+        Some(train_head("market", &market_rows, &all_index, &w_market, config)?)
     } else {
         None
     };
     Ok(MlArtifact {
         format: ARTIFACT_FORMAT.to_string(),
-        model_version: format!(
-            "ml_model-mlogit-1+{}+seed{}",
-            trained_until.format("%Y%m%d"),
-            config.seed
-        ),
+        model_version: format!("ml_model-mlogit-1+{}+seed{}", trained_until.format("%Y%m%d"), config.seed),
         trained_until,
         seed: config.seed,
         features: config.features.clone(),
@@ -544,11 +493,7 @@ pub struct MlModel {
 
 impl MlModel {
     /// Fits the features on the matches of `history` known before `as_of`.
-    pub fn fit(
-        history: &[MatchRecord],
-        as_of: NaiveDateTime,
-        artifact: &MlArtifact,
-    ) -> Result<Self, EngineError> {
+    pub fn fit(history: &[MatchRecord], as_of: NaiveDateTime, artifact: &MlArtifact) -> Result<Self, EngineError> {
         let matches = history_before(history, as_of);
         Self::fit_sorted(&matches, as_of, artifact)
     }

@@ -28,7 +28,9 @@
 //!     "inline.csv",
 //!     &TeamAliases::builtin(),
 //! )?;
-//! let kickoff = NaiveDate::from_ymd_opt(2024, 5, 19).unwrap().and_hms_opt(16, 0, 0).unwrap();
+//! let kickoff = NaiveDate::from_ymd_opt(2024, 5, 19)
+//!     .and_then(|d| d.and_hms_opt(16, 0, 0))
+//!     .ok_or("bad date")?;
 //! let p = engine::predict(Strategy::Statistical, &history, "Arsenal FC", "Everton FC", kickoff, None)?;
 //! assert!((p.p_home + p.p_draw + p.p_away - 1.0).abs() < 1e-9);
 //! # Ok(())
@@ -82,11 +84,7 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [
-        Strategy::Statistical,
-        Strategy::Historical,
-        Strategy::MlModel,
-    ];
+    pub const ALL: [Strategy; 3] = [Strategy::Statistical, Strategy::Historical, Strategy::MlModel];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,16 +142,12 @@ impl FittedModel {
     ) -> Result<Self, EngineError> {
         let matches = data::history_before(history, as_of);
         Ok(match strategy {
-            Strategy::Statistical => FittedModel::Statistical(DixonColesModel::fit_sorted(
-                &matches,
-                as_of,
-                &config.statistical,
-            )?),
-            Strategy::Historical => FittedModel::Historical(HistoricalModel::fit_sorted(
-                &matches,
-                as_of,
-                &config.historical,
-            )?),
+            Strategy::Statistical => {
+                FittedModel::Statistical(DixonColesModel::fit_sorted(&matches, as_of, &config.statistical)?)
+            }
+            Strategy::Historical => {
+                FittedModel::Historical(HistoricalModel::fit_sorted(&matches, as_of, &config.historical)?)
+            }
             Strategy::MlModel => {
                 let artifact = ml_artifact.ok_or(EngineError::MissingArtifact)?;
                 FittedModel::MlModel(MlModel::fit_sorted(&matches, as_of, artifact)?)
@@ -180,15 +174,7 @@ pub fn predict(
     kickoff: NaiveDateTime,
     ml_artifact: Option<&MlArtifact>,
 ) -> Result<Prediction, EngineError> {
-    predict_with(
-        strategy,
-        history,
-        home,
-        away,
-        kickoff,
-        ml_artifact,
-        &EngineConfig::default(),
-    )
+    predict_with(strategy, history, home, away, kickoff, ml_artifact, &EngineConfig::default())
 }
 
 /// [`predict`] with explicit settings.

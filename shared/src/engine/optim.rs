@@ -24,10 +24,7 @@ pub struct NewtonOptions {
 
 impl Default for NewtonOptions {
     fn default() -> Self {
-        NewtonOptions {
-            max_iterations: 100,
-            tolerance: 1e-10,
-        }
+        NewtonOptions { max_iterations: 100, tolerance: 1e-10 }
     }
 }
 
@@ -40,11 +37,7 @@ pub struct Minimum {
 }
 
 /// Minimises `obj` from `x0`. Errors describe why no minimum was reached.
-pub fn minimise<O: Objective>(
-    obj: &O,
-    x0: Vec<f64>,
-    options: &NewtonOptions,
-) -> Result<Minimum, String> {
+pub fn minimise<O: Objective>(obj: &O, x0: Vec<f64>, options: &NewtonOptions) -> Result<Minimum, String> {
     let dim = obj.dim();
     let mut x = x0;
     let mut f = obj.value(&x);
@@ -91,11 +84,7 @@ pub fn minimise<O: Objective>(
                 x.copy_from_slice(&trial);
                 f = ft;
             }
-            return Ok(Minimum {
-                x,
-                value: f,
-                iterations,
-            });
+            return Ok(Minimum { x, value: f, iterations });
         }
         let mut t = 1.0;
         let mut accepted = false;
@@ -115,11 +104,7 @@ pub fn minimise<O: Objective>(
         if !accepted {
             if decrement < 1e-6 {
                 // Rounding noise dominates: this is the minimum.
-                return Ok(Minimum {
-                    x,
-                    value: f,
-                    iterations,
-                });
+                return Ok(Minimum { x, value: f, iterations });
             }
             damping = if damping == 0.0 { 1e-3 } else { damping * 10.0 };
             continue;
@@ -131,10 +116,7 @@ pub fn minimise<O: Objective>(
             }
         }
     }
-    Err(format!(
-        "no convergence in {} iterations",
-        options.max_iterations
-    ))
+    Err(format!("no convergence in {} iterations", options.max_iterations))
 }
 
 #[cfg(test)]
@@ -164,9 +146,6 @@ mod tests {
     #[test]
     fn minimises_rosenbrock() {
         let m = minimise(&Rosenbrock, vec![-1.2, 1.0], &NewtonOptions::default()).expect("min");
-        assert!(
-            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
-            "{m:?}"
-        );
+        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
     }
 }

@@ -18,10 +18,7 @@ pub struct Design {
 
 impl Design {
     pub fn new(n_features: usize) -> Self {
-        Design {
-            n_features,
-            x: Vec::new(),
-        }
+        Design { n_features, x: Vec::new() }
     }
 
     pub fn rows(&self) -> usize {
@@ -99,10 +96,7 @@ impl Objective for OrderedObjective<'_> {
         let (t1, t2, beta) = (p[0], p[1], &p[2..]);
         let nf = self.design.n_features;
         let dim = 2 + nf;
-        g[2..]
-            .iter_mut()
-            .zip(beta)
-            .for_each(|(gi, b)| *gi += self.l2 * b);
+        g[2..].iter_mut().zip(beta).for_each(|(gi, b)| *gi += self.l2 * b);
         for j in 0..nf {
             h.add(2 + j, 2 + j, self.l2);
         }
@@ -177,9 +171,7 @@ impl OrderedLogit {
     /// Fits by weighted maximum likelihood with an L2 penalty `l2/2 * |β|²`.
     pub fn fit(design: &Design, y: &[Outcome], w: &[f64], l2: f64) -> Result<Self, EngineError> {
         if y.is_empty() {
-            return Err(EngineError::InsufficientHistory(
-                "no observations for the ordered logit".into(),
-            ));
+            return Err(EngineError::InsufficientHistory("no observations for the ordered logit".into()));
         }
         let obj = OrderedObjective { design, y, w, l2 };
         // Start from the weighted base rates.
@@ -192,12 +184,8 @@ impl OrderedLogit {
         let p_ad = ((c[0] + c[1] + 1.0) / (tot + 1.5)).clamp(p_a + 0.01, 0.99);
         let mut x0 = vec![(p_a / (1.0 - p_a)).ln(), (p_ad / (1.0 - p_ad)).ln()];
         x0.extend(std::iter::repeat_n(0.0, design.n_features));
-        let m =
-            minimise(&obj, x0, &NewtonOptions::default()).map_err(fit_error("ordered_logit"))?;
-        Ok(OrderedLogit {
-            thresholds: [m.x[0], m.x[1]],
-            beta: m.x[2..].to_vec(),
-        })
+        let m = minimise(&obj, x0, &NewtonOptions::default()).map_err(fit_error("ordered_logit"))?;
+        Ok(OrderedLogit { thresholds: [m.x[0], m.x[1]], beta: m.x[2..].to_vec() })
     }
 
     /// `[p_home, p_draw, p_away]`.
@@ -268,14 +256,8 @@ impl Objective for MultinomialObjective<'_> {
             let w = self.w[i];
             let pr = softmax3(wh[0] + dot(&wh[1..], x), wd[0] + dot(&wd[1..], x));
             let yi = self.y[i].index();
-            let r = [
-                pr[0] - (yi == 0) as u8 as f64,
-                pr[1] - (yi == 1) as u8 as f64,
-            ];
-            let c = [
-                [pr[0] * (1.0 - pr[0]), -pr[0] * pr[1]],
-                [-pr[0] * pr[1], pr[1] * (1.0 - pr[1])],
-            ];
+            let r = [pr[0] - (yi == 0) as u8 as f64, pr[1] - (yi == 1) as u8 as f64];
+            let c = [[pr[0] * (1.0 - pr[0]), -pr[0] * pr[1]], [-pr[0] * pr[1], pr[1] * (1.0 - pr[1])]];
             for a in 0..2 {
                 for j in 0..k {
                     g[a * k + j] += w * r[a] * xt[j];
@@ -298,18 +280,12 @@ impl MultinomialLogit {
     /// Fits by weighted maximum likelihood with an L2 penalty on the slopes.
     pub fn fit(design: &Design, y: &[Outcome], w: &[f64], l2: f64) -> Result<Self, EngineError> {
         if y.is_empty() {
-            return Err(EngineError::InsufficientHistory(
-                "no observations for the multinomial logit".into(),
-            ));
+            return Err(EngineError::InsufficientHistory("no observations for the multinomial logit".into()));
         }
         let k = 1 + design.n_features;
         let obj = MultinomialObjective { design, y, w, l2 };
-        let m = minimise(&obj, vec![0.0; 2 * k], &NewtonOptions::default())
-            .map_err(fit_error("multinomial_logit"))?;
-        Ok(MultinomialLogit {
-            home: m.x[..k].to_vec(),
-            draw: m.x[k..].to_vec(),
-        })
+        let m = minimise(&obj, vec![0.0; 2 * k], &NewtonOptions::default()).map_err(fit_error("multinomial_logit"))?;
+        Ok(MultinomialLogit { home: m.x[..k].to_vec(), draw: m.x[k..].to_vec() })
     }
 
     /// `[p_home, p_draw, p_away]`.
@@ -379,9 +355,7 @@ impl PoissonRegression {
     pub fn fit(design: &Design, y: &[f64], w: &[f64], l2: f64) -> Result<Self, EngineError> {
         let tw: f64 = w.iter().sum();
         if y.is_empty() || !(tw > 0.0) {
-            return Err(EngineError::InsufficientHistory(
-                "no observations for the Poisson regression".into(),
-            ));
+            return Err(EngineError::InsufficientHistory("no observations for the Poisson regression".into()));
         }
         let mean = y.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / tw;
         let mut x0 = vec![mean.max(0.05).ln()];
@@ -403,9 +377,7 @@ mod tests {
 
     /// Deterministic pseudo-random numbers in [0, 1) (tests only).
     fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (*seed >> 11) as f64 / (1u64 << 53) as f64
     }
 
@@ -421,10 +393,7 @@ mod tests {
 
     #[test]
     fn ordered_logit_recovers_its_parameters() {
-        let truth = OrderedLogit {
-            thresholds: [-0.8, 0.4],
-            beta: vec![1.5],
-        };
+        let truth = OrderedLogit { thresholds: [-0.8, 0.4], beta: vec![1.5] };
         let mut seed = 7;
         let mut d = Design::new(1);
         let mut y = Vec::new();
@@ -444,10 +413,7 @@ mod tests {
 
     #[test]
     fn multinomial_logit_recovers_base_rates_and_slopes() {
-        let truth = MultinomialLogit {
-            home: vec![0.3, 1.0],
-            draw: vec![0.0, 0.2],
-        };
+        let truth = MultinomialLogit { home: vec![0.3, 1.0], draw: vec![0.0, 0.2] };
         let mut seed = 11;
         let mut d = Design::new(1);
         let mut y = Vec::new();
@@ -461,25 +427,16 @@ mod tests {
         assert!((fit.home[1] - 1.0).abs() < 0.1, "{fit:?}");
         assert!((fit.home[0] - 0.3).abs() < 0.06, "{fit:?}");
         // Without features the fit reproduces the class frequencies exactly.
-        let d0 = Design {
-            n_features: 0,
-            x: vec![],
-        };
+        let d0 = Design { n_features: 0, x: vec![] };
         let y0 = [Outcome::Home, Outcome::Home, Outcome::Draw, Outcome::Away];
         let fit0 = MultinomialLogit::fit(&d0, &y0, &[1.0; 4], 0.0).expect("fit");
         let p = fit0.predict(&[]);
-        assert!(
-            (p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.25).abs() < 1e-6,
-            "{p:?}"
-        );
+        assert!((p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.25).abs() < 1e-6, "{p:?}");
     }
 
     #[test]
     fn poisson_regression_recovers_the_mean() {
-        let d = Design {
-            n_features: 1,
-            x: vec![0.0, 0.0, 1.0, 1.0],
-        };
+        let d = Design { n_features: 1, x: vec![0.0, 0.0, 1.0, 1.0] };
         let y = [1.0, 3.0, 4.0, 6.0];
         let fit = PoissonRegression::fit(&d, &y, &[1.0; 4], 0.0).expect("fit");
         assert!((fit.predict(&[0.0]) - 2.0).abs() < 1e-6);

@@ -49,10 +49,7 @@ impl From<TeamAliases> for Vec<Team> {
 
 /// Lower-case, single-spaced key for name lookups.
 fn key(name: &str) -> String {
-    name.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 /// (football-data.org name, TLA, aliases). English Premier League clubs since 2012/13 plus the
@@ -62,83 +59,39 @@ const BUILTIN: &[(&str, &str, &[&str])] = &[
     ("Arsenal FC", "ARS", &["Arsenal"]),
     ("Aston Villa FC", "AVL", &["Aston Villa"]),
     ("Brentford FC", "BRE", &["Brentford"]),
-    (
-        "Brighton & Hove Albion FC",
-        "BHA",
-        &["Brighton", "Brighton Hove", "Brighton & Hove Albion"],
-    ),
+    ("Brighton & Hove Albion FC", "BHA", &["Brighton", "Brighton Hove", "Brighton & Hove Albion"]),
     ("Burnley FC", "BUR", &["Burnley"]),
     ("Cardiff City FC", "CAR", &["Cardiff", "Cardiff City"]),
     ("Chelsea FC", "CHE", &["Chelsea"]),
     ("Crystal Palace FC", "CRY", &["Crystal Palace"]),
     ("Everton FC", "EVE", &["Everton"]),
     ("Fulham FC", "FUL", &["Fulham"]),
-    (
-        "Huddersfield Town AFC",
-        "HUD",
-        &["Huddersfield", "Huddersfield Town"],
-    ),
+    ("Huddersfield Town AFC", "HUD", &["Huddersfield", "Huddersfield Town"]),
     ("Hull City AFC", "HUL", &["Hull", "Hull City"]),
     ("Ipswich Town FC", "IPS", &["Ipswich", "Ipswich Town"]),
     ("Leeds United FC", "LEE", &["Leeds", "Leeds United"]),
     ("Leicester City FC", "LEI", &["Leicester", "Leicester City"]),
     ("Liverpool FC", "LIV", &["Liverpool"]),
     ("Luton Town FC", "LUT", &["Luton", "Luton Town"]),
-    (
-        "Manchester City FC",
-        "MCI",
-        &["Man City", "Manchester City"],
-    ),
-    (
-        "Manchester United FC",
-        "MUN",
-        &["Man United", "Man Utd", "Manchester United"],
-    ),
+    ("Manchester City FC", "MCI", &["Man City", "Manchester City"]),
+    ("Manchester United FC", "MUN", &["Man United", "Man Utd", "Manchester United"]),
     ("Middlesbrough FC", "MID", &["Middlesbrough"]),
-    (
-        "Newcastle United FC",
-        "NEW",
-        &["Newcastle", "Newcastle United"],
-    ),
+    ("Newcastle United FC", "NEW", &["Newcastle", "Newcastle United"]),
     ("Norwich City FC", "NOR", &["Norwich", "Norwich City"]),
-    (
-        "Nottingham Forest FC",
-        "NOT",
-        &["Nott'm Forest", "Nottingham", "Nottingham Forest"],
-    ),
-    (
-        "Queens Park Rangers FC",
-        "QPR",
-        &["QPR", "Queens Park Rangers"],
-    ),
+    ("Nottingham Forest FC", "NOT", &["Nott'm Forest", "Nottingham", "Nottingham Forest"]),
+    ("Queens Park Rangers FC", "QPR", &["QPR", "Queens Park Rangers"]),
     ("Reading FC", "REA", &["Reading"]),
-    (
-        "Sheffield United FC",
-        "SHU",
-        &["Sheffield United", "Sheffield Utd", "Sheff Utd"],
-    ),
+    ("Sheffield United FC", "SHU", &["Sheffield United", "Sheffield Utd", "Sheff Utd"]),
     ("Southampton FC", "SOU", &["Southampton"]),
     ("Stoke City FC", "STK", &["Stoke", "Stoke City"]),
     ("Sunderland AFC", "SUN", &["Sunderland"]),
     ("Swansea City AFC", "SWA", &["Swansea", "Swansea City"]),
     ("Tottenham Hotspur FC", "TOT", &["Tottenham", "Spurs"]),
     ("Watford FC", "WAT", &["Watford"]),
-    (
-        "West Bromwich Albion FC",
-        "WBA",
-        &["West Brom", "West Bromwich Albion"],
-    ),
-    (
-        "West Ham United FC",
-        "WHU",
-        &["West Ham", "West Ham United"],
-    ),
+    ("West Bromwich Albion FC", "WBA", &["West Brom", "West Bromwich Albion"]),
+    ("West Ham United FC", "WHU", &["West Ham", "West Ham United"]),
     ("Wigan Athletic FC", "WIG", &["Wigan", "Wigan Athletic"]),
-    (
-        "Wolverhampton Wanderers FC",
-        "WOL",
-        &["Wolves", "Wolverhampton", "Wolverhampton Wanderers"],
-    ),
+    ("Wolverhampton Wanderers FC", "WOL", &["Wolves", "Wolverhampton", "Wolverhampton Wanderers"]),
 ];
 
 impl TeamAliases {
@@ -202,9 +155,7 @@ impl TeamAliases {
 
     /// The team with this three-letter code, if any.
     pub fn find_by_tla(&self, tla: &str) -> Option<&Team> {
-        self.by_tla
-            .get(&tla.trim().to_uppercase())
-            .map(|&i| &self.teams[i])
+        self.by_tla.get(&tla.trim().to_uppercase()).map(|&i| &self.teams[i])
     }
 
     /// The canonical name of `name`: the table's name when known, else `name` trimmed.
@@ -226,21 +177,14 @@ mod tests {
         assert_eq!(t.canonical("Man City"), "Manchester City FC");
         assert_eq!(t.canonical("manchester city fc"), "Manchester City FC");
         assert_eq!(t.canonical("  Nott'm   Forest "), "Nottingham Forest FC");
-        assert_eq!(
-            t.find_by_tla("mci").map(|x| x.name.as_str()),
-            Some("Manchester City FC")
-        );
+        assert_eq!(t.find_by_tla("mci").map(|x| x.name.as_str()), Some("Manchester City FC"));
         assert_eq!(t.canonical("Unknown Rovers"), "Unknown Rovers");
     }
 
     #[test]
     fn serde_round_trip_and_insert_merges() {
         let mut t = TeamAliases::builtin();
-        t.insert(Team {
-            name: "Arsenal FC".into(),
-            tla: None,
-            aliases: vec!["The Arsenal".into()],
-        });
+        t.insert(Team { name: "Arsenal FC".into(), tla: None, aliases: vec!["The Arsenal".into()] });
         assert_eq!(t.canonical("the arsenal"), "Arsenal FC");
         let json = serde_json::to_string(&t).expect("serialise");
         let back: TeamAliases = serde_json::from_str(&json).expect("deserialise");

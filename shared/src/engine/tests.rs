@@ -12,10 +12,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 
@@ -32,18 +29,8 @@ impl Lcg {
     }
 }
 
-const TEAMS: [&str; 10] = [
-    "Ajax",
-    "Benfica",
-    "Celtic",
-    "Dynamo",
-    "Eintracht",
-    "Feyenoord",
-    "Genk",
-    "Hertha",
-    "Inter",
-    "Juventus",
-];
+const TEAMS: [&str; 10] =
+    ["Ajax", "Benfica", "Celtic", "Dynamo", "Eintracht", "Feyenoord", "Genk", "Hertha", "Inter", "Juventus"];
 
 /// Four double round-robin seasons of a 10-team league with Poisson goals, 1X2 and over/under
 /// odds, and weekly match days (five matches per date, afternoon kick-offs).
@@ -64,13 +51,7 @@ fn synthetic_league() -> Vec<MatchRecord> {
                     let lh = (0.25 + strength[h] - strength[a] + 0.1).exp();
                     let la = (0.1 + strength[a] - strength[h]).exp();
                     let date = start + Duration::days(7 * (k / 5) as i64);
-                    let mut m = MatchRecord::new(
-                        date,
-                        TEAMS[h],
-                        TEAMS[a],
-                        rng.poisson(lh),
-                        rng.poisson(la),
-                    );
+                    let mut m = MatchRecord::new(date, TEAMS[h], TEAMS[a], rng.poisson(lh), rng.poisson(la));
                     m.time = NaiveTime::from_hms_opt(15, 0, 0);
                     let g = ScoreGrid::dixon_coles(lh, la, 0.0, 10);
                     let p = g.outcome_probabilities();
@@ -85,10 +66,7 @@ fn synthetic_league() -> Vec<MatchRecord> {
                     });
                     m.odds.over_under_closing.push(BookOdds {
                         bookmaker: "P".into(),
-                        odds: OddsOverUnder {
-                            over: 1.0 / (over * 1.03),
-                            under: 1.0 / ((1.0 - over) * 1.03),
-                        },
+                        odds: OddsOverUnder { over: 1.0 / (over * 1.03), under: 1.0 / ((1.0 - over) * 1.03) },
                     });
                     out.push(m);
                     k += 1;
@@ -104,10 +82,7 @@ fn midnight(d: NaiveDate) -> NaiveDateTime {
 }
 
 fn small_train_config() -> MlTrainConfig {
-    MlTrainConfig {
-        burn_in_days: 200.0,
-        ..MlTrainConfig::default()
-    }
+    MlTrainConfig { burn_in_days: 200.0, ..MlTrainConfig::default() }
 }
 
 /// Rewrites every result and odds after `cut` (scores reversed, odds swapped).
@@ -134,46 +109,16 @@ fn later_results_do_not_change_earlier_predictions() {
     let train_until = midnight(NaiveDate::from_ymd_opt(2021, 8, 1).expect("date"));
     let artifact = train_artifact(&league, train_until, &small_train_config()).expect("train");
     // A kick-off in the middle of season 3; later results get rewritten.
-    let kickoff = NaiveDate::from_ymd_opt(2022, 1, 15)
-        .expect("date")
-        .and_hms_opt(15, 0, 0)
-        .expect("time");
+    let kickoff = NaiveDate::from_ymd_opt(2022, 1, 15).expect("date").and_hms_opt(15, 0, 0).expect("time");
     let tampered = tamper_after(&league, midnight(kickoff.date()));
     assert_ne!(league, tampered);
     for strategy in Strategy::ALL {
-        let a = predict(
-            strategy,
-            &league,
-            "Ajax",
-            "Juventus",
-            kickoff,
-            Some(&artifact),
-        )
-        .expect("predict");
-        let b = predict(
-            strategy,
-            &tampered,
-            "Ajax",
-            "Juventus",
-            kickoff,
-            Some(&artifact),
-        )
-        .expect("predict");
+        let a = predict(strategy, &league, "Ajax", "Juventus", kickoff, Some(&artifact)).expect("predict");
+        let b = predict(strategy, &tampered, "Ajax", "Juventus", kickoff, Some(&artifact)).expect("predict");
         assert_eq!(a, b, "{strategy} leaked later results");
         // ... while earlier results do matter.
-        let earlier = tamper_after(
-            &league,
-            midnight(NaiveDate::from_ymd_opt(2021, 12, 1).expect("date")),
-        );
-        let c = predict(
-            strategy,
-            &earlier,
-            "Ajax",
-            "Juventus",
-            kickoff,
-            Some(&artifact),
-        )
-        .expect("predict");
+        let earlier = tamper_after(&league, midnight(NaiveDate::from_ymd_opt(2021, 12, 1).expect("date")));
+        let c = predict(strategy, &earlier, "Ajax", "Juventus", kickoff, Some(&artifact)).expect("predict");
         assert_ne!(a, c, "{strategy} ignores its history");
     }
 }
@@ -188,24 +133,8 @@ fn same_day_results_are_not_used() {
     for x in tampered.iter_mut().filter(|x| x.date == m.date) {
         x.home_goals = 9;
     }
-    let a = predict(
-        Strategy::Statistical,
-        &league,
-        &m.home,
-        &m.away,
-        kickoff,
-        None,
-    )
-    .expect("p");
-    let b = predict(
-        Strategy::Statistical,
-        &tampered,
-        &m.home,
-        &m.away,
-        kickoff,
-        None,
-    )
-    .expect("p");
+    let a = predict(Strategy::Statistical, &league, &m.home, &m.away, kickoff, None).expect("p");
+    let b = predict(Strategy::Statistical, &tampered, &m.home, &m.away, kickoff, None).expect("p");
     assert_eq!(a, b);
 }
 
@@ -221,18 +150,8 @@ fn backtest_rows_do_not_depend_on_later_results() {
         let a = backtest::run_backtest(strategy, &train, &test, &cfg, None).expect("bt");
         let b = backtest::run_backtest(strategy, &train, &tampered, &cfg, None).expect("bt");
         let before = |r: &&backtest::BacktestRow| midnight(r.date) < cut;
-        let ra: Vec<_> = a
-            .rows
-            .iter()
-            .filter(before)
-            .map(|r| &r.prediction)
-            .collect();
-        let rb: Vec<_> = b
-            .rows
-            .iter()
-            .filter(before)
-            .map(|r| &r.prediction)
-            .collect();
+        let ra: Vec<_> = a.rows.iter().filter(before).map(|r| &r.prediction).collect();
+        let rb: Vec<_> = b.rows.iter().filter(before).map(|r| &r.prediction).collect();
         assert!(!ra.is_empty());
         assert_eq!(ra, rb, "{strategy}");
         assert_eq!(a.summary.matches, test.len());
@@ -245,25 +164,10 @@ fn every_strategy_sums_to_one_and_handles_promoted_teams() {
     let as_of = midnight(NaiveDate::from_ymd_opt(2022, 8, 1).expect("date"));
     let artifact = train_artifact(&league, as_of, &small_train_config()).expect("train");
     for strategy in Strategy::ALL {
-        let model = FittedModel::fit(
-            strategy,
-            &league,
-            as_of,
-            &EngineConfig::default(),
-            Some(&artifact),
-        )
-        .expect("fit");
-        for (h, a) in [
-            ("Ajax", "Juventus"),
-            ("Juventus", "Ajax"),
-            ("Newcomers", "Ajax"),
-            ("Ajax", "Newcomers"),
-        ] {
+        let model = FittedModel::fit(strategy, &league, as_of, &EngineConfig::default(), Some(&artifact)).expect("fit");
+        for (h, a) in [("Ajax", "Juventus"), ("Juventus", "Ajax"), ("Newcomers", "Ajax"), ("Ajax", "Newcomers")] {
             let p = model.predict(h, a);
-            assert!(
-                (p.p_home + p.p_draw + p.p_away - 1.0).abs() < 1e-9,
-                "{strategy} {p:?}"
-            );
+            assert!((p.p_home + p.p_draw + p.p_away - 1.0).abs() < 1e-9, "{strategy} {p:?}");
             assert!(p.p_home > 0.0 && p.p_draw > 0.0 && p.p_away > 0.0);
             assert!(p.over_2_5 > 0.0 && p.over_2_5 < 1.0 && p.btts > 0.0 && p.btts < 1.0);
             assert!(p.expected_goals_home > 0.0 && p.expected_goals_away > 0.0);
@@ -294,15 +198,9 @@ fn training_is_deterministic_and_artifacts_are_versioned() {
     let back = MlArtifact::from_json(&ja).expect("parse");
     assert_eq!(back.model_version, a.model_version);
     let wrong = ja.replace(ml_model::ARTIFACT_FORMAT, "fp-ml-artifact/0");
-    assert!(matches!(
-        MlArtifact::from_json(&wrong),
-        Err(EngineError::Artifact(_))
-    ));
+    assert!(matches!(MlArtifact::from_json(&wrong), Err(EngineError::Artifact(_))));
     // An artifact trained on later matches than the kick-off is refused (it would leak).
-    let early = NaiveDate::from_ymd_opt(2021, 1, 9)
-        .expect("date")
-        .and_hms_opt(15, 0, 0)
-        .expect("time");
+    let early = NaiveDate::from_ymd_opt(2021, 1, 9).expect("date").and_hms_opt(15, 0, 0).expect("time");
     let err = predict(Strategy::MlModel, &league, "Ajax", "Genk", early, Some(&a));
     assert!(matches!(err, Err(EngineError::Artifact(_))), "{err:?}");
     assert!(matches!(
@@ -315,10 +213,7 @@ fn training_is_deterministic_and_artifacts_are_versioned() {
 fn strategy_names_round_trip() {
     for s in Strategy::ALL {
         assert_eq!(s.as_str().parse::<Strategy>().expect("parse"), s);
-        assert_eq!(
-            serde_json::to_string(&s).expect("json"),
-            format!("\"{}\"", s.as_str())
-        );
+        assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{}\"", s.as_str()));
     }
     assert!("neural".parse::<Strategy>().is_err());
 }
