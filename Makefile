@@ -39,7 +39,7 @@ dev: db ## set up everything and run the service in the foreground on 127.0.0.1:
 stop: ## stop what `make dev` / `make up` started
 	@$(STACK) stop
 
-test: services clean-test-dbs lint unit cfn-lint ## everything CI checks: fmt, clippy, unit and integration tests, cfn-lint
+test: services clean-test-dbs lint unit cfn-lint lint-infra ## everything CI checks: fmt, clippy, unit and integration tests, cfn-lint, actionlint, sam validate
 
 lint: fmt clippy
 
@@ -67,3 +67,62 @@ sqlx-prepare: services ## regenerate .sqlx/ (the offline query data) after chang
 
 coldstart: ## cold start of each function's release binary against a hello-world lambda_http binary (same profile)
 	@infra/coldstart/run.sh
+
+# ============================================================================ infrastructure and operations
+# Deploy tools (SAM CLI, actionlint) live in their own virtualenv: the SAM CLI pins boto3/botocore
+# versions that must not move under the AWS emulator of .venv. Operations on a deployed
+# environment need AWS credentials and the AWS CLI v2; none of them runs in `make test`.
+DEPLOY_VENV := .local/venv-deploy
+SAM := $(DEPLOY_VENV)/bin/sam
+ACTIONLINT := $(DEPLOY_VENV)/bin/actionlint
+ENV ?= dev
+OPS := infra/ops/ops.sh
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: deploy-tools lint-infra actionlint sam-validate sam-build function-sizes deploy rollback backup-now restore restore-drill migrate check-health backups
+
+$(DEPLOY_VENV)/.installed: infra/requirements-deploy.txt
+	@[[ -x $(DEPLOY_VENV)/bin/python ]] || python3 -m venv $(DEPLOY_VENV)
+	@$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-deploy.txt
+	@touch $@
+
+deploy-tools: $(DEPLOY_VENV)/.installed ## install the pinned SAM CLI and actionlint into .local/venv-deploy
+
+lint-infra: actionlint cfn-lint sam-validate ## actionlint on the workflows, cfn-lint and `sam validate --lint` on the template
+
+actionlint: $(DEPLOY_VENV)/.installed
+	$(ACTIONLINT) -no-color
+
+sam-validate: $(DEPLOY_VENV)/.installed
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(SAM) validate --lint
+
+sam-build: $(DEPLOY_VENV)/.installed ## build every function of template.yaml for arm64 with cargo-lambda (sam build)
+	PATH="$(CURDIR)/$(VENV)/bin:$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(SAM) build
+
+function-sizes: ## release arm64 zip of every function (cargo lambda build) and its size; fails over 10 MB
+	@infra/ops/function-sizes.sh
+
+deploy: sam-build ## deploy an environment: make deploy ENV=dev|staging|prod (AWS credentials needed)
+	$(SAM) deploy --config-env $(ENV)
+	@$(OPS) $(ENV) check-health
+
+rollback: ## point every API function's alias `live` back at its previous version: make rollback ENV=prod [FUNCTION=auth]
+	@$(OPS) $(ENV) rollback $(FUNCTION)
+
+backup-now: ## run the backup job now: make backup-now ENV=prod
+	@$(OPS) $(ENV) backup-now
+
+backups: ## list the latest backups of an environment
+	@$(OPS) $(ENV) backups
+
+restore: ## restore a named backup: make restore ENV=prod BACKUP=backups/<file>
+	@$(OPS) $(ENV) restore $(BACKUP)
+
+restore-drill: ## restore the latest backup into a scratch database and compare it with the live one
+	@$(OPS) $(ENV) restore-drill
+
+migrate: ## apply the database migrations of the deployed migrate function now
+	@$(OPS) $(ENV) migrate
+
+check-health: ## GET /health/live and /health of a deployed environment: make check-health ENV=staging
+	@$(OPS) $(ENV) check-health
