@@ -77,9 +77,8 @@ pub fn read_files(paths: &[PathBuf], aliases: &TeamAliases) -> anyhow::Result<Ve
 
 /// Reads an artifact file.
 pub fn read_artifact(path: &Path) -> anyhow::Result<MlArtifact> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(MlArtifact::from_json(&text).with_context(|| format!("{}", path.display()))?)
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    MlArtifact::from_json(&text).with_context(|| format!("{}", path.display()))
 }
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
@@ -95,17 +94,9 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let artifact = match (args.strategy, &args.artifact) {
         (Strategy::MlModel, Some(path)) => Some(read_artifact(path)?),
         (Strategy::MlModel, None) => {
-            let first = test
-                .iter()
-                .map(|m| m.date)
-                .min()
-                .context("empty test file")?
-                .and_time(chrono::NaiveTime::MIN);
+            let first = test.iter().map(|m| m.date).min().context("empty test file")?.and_time(chrono::NaiveTime::MIN);
             let started = Instant::now();
-            let train_config = MlTrainConfig {
-                seed: args.seed,
-                ..MlTrainConfig::default()
-            };
+            let train_config = MlTrainConfig { seed: args.seed, ..MlTrainConfig::default() };
             let a = train_artifact(&train, first, &train_config)?;
             eprintln!(
                 "[fp] trained {} on {} matches in {:.1}s (cv rps {:.4})",
@@ -115,8 +106,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
                 a.market_head.as_ref().unwrap_or(&a.base_head).cv_rps
             );
             if let Some(path) = &args.save_artifact {
-                std::fs::write(path, a.to_json()?)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(path, a.to_json()?).with_context(|| format!("cannot write {}", path.display()))?;
             }
             Some(a)
         }
@@ -125,11 +115,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let report = run_backtest(args.strategy, &train, &test, &config, artifact.as_ref())?;
-    eprintln!(
-        "[fp] {} matches predicted in {:.2}s",
-        report.rows.len(),
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("[fp] {} matches predicted in {:.2}s", report.rows.len(), started.elapsed().as_secs_f64());
     write_predictions(&args.out, &report)?;
     println!("{}", serde_json::to_string(&summary_json(&report))?);
     Ok(())
@@ -167,17 +153,8 @@ fn round6(x: f64) -> f64 {
 
 fn write_predictions(path: &Path, report: &BacktestReport) -> anyhow::Result<()> {
     let with_book = report.rows.iter().any(|r| r.bookmaker.is_some());
-    let mut w = csv::Writer::from_path(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let mut header = vec![
-        "date",
-        "home_team",
-        "away_team",
-        "p_home",
-        "p_draw",
-        "p_away",
-        "result",
-    ];
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut header = vec!["date", "home_team", "away_team", "p_home", "p_draw", "p_away", "result"];
     if with_book {
         header.extend(["book_p_home", "book_p_draw", "book_p_away"]);
     }

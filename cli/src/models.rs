@@ -53,13 +53,7 @@ fn median(v: &mut [f64]) -> f64 {
 fn as_of_default(matches: &[MatchRecord], as_of: Option<NaiveDate>) -> anyhow::Result<NaiveDateTime> {
     let d = match as_of {
         Some(d) => d,
-        None => matches
-            .iter()
-            .map(|m| m.date)
-            .max()
-            .context("no matches")?
-            .succ_opt()
-            .context("date overflow")?,
+        None => matches.iter().map(|m| m.date).max().context("no matches")?.succ_opt().context("date overflow")?,
     };
     Ok(d.and_time(NaiveTime::MIN))
 }
@@ -73,11 +67,7 @@ pub fn fit_dc(args: FitDcArgs) -> anyhow::Result<()> {
     let mut times = Vec::with_capacity(args.repeat);
     for _ in 0..args.repeat.max(1) {
         let t = Instant::now();
-        model = std::hint::black_box(DixonColesModel::fit_sorted(
-            std::hint::black_box(&history),
-            as_of,
-            &config,
-        )?);
+        model = std::hint::black_box(DixonColesModel::fit_sorted(std::hint::black_box(&history), as_of, &config)?);
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
@@ -113,11 +103,7 @@ pub fn fit_dc(args: FitDcArgs) -> anyhow::Result<()> {
             "home advantage {:.4}, rho {:.4}, log-likelihood {:.3}",
             model.home_advantage, model.rho, model.log_likelihood
         );
-        println!(
-            "{} matches, fit median {med:.3} ms (min {min:.3} ms, {} runs)",
-            history.len(),
-            args.repeat.max(1)
-        );
+        println!("{} matches, fit median {med:.3} ms (min {min:.3} ms, {} runs)", history.len(), args.repeat.max(1));
     }
     Ok(())
 }
@@ -143,13 +129,9 @@ pub fn train_ml(args: TrainMlArgs) -> anyhow::Result<()> {
     let matches = read_files(&args.train, &TeamAliases::builtin())?;
     let as_of = as_of_default(&matches, args.as_of)?;
     let started = Instant::now();
-    let config = MlTrainConfig {
-        seed: args.seed,
-        ..MlTrainConfig::default()
-    };
+    let config = MlTrainConfig { seed: args.seed, ..MlTrainConfig::default() };
     let artifact = train_artifact(&matches, as_of, &config)?;
-    std::fs::write(&args.out, artifact.to_json()?)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(&args.out, artifact.to_json()?).with_context(|| format!("cannot write {}", args.out.display()))?;
     let head = artifact.market_head.as_ref().unwrap_or(&artifact.base_head);
     println!(
         "{}",

@@ -12,16 +12,11 @@ use shared::engine::backtest::run_backtest;
 use shared::engine::csv_import::read_csv_file;
 use shared::engine::data::history_before;
 use shared::engine::dixon_coles::DixonColesConfig;
-use shared::engine::{
-    DixonColesModel, EngineConfig, FittedModel, MatchRecord, MlTrainConfig, Strategy, TeamAliases,
-};
+use shared::engine::{DixonColesModel, EngineConfig, FittedModel, MatchRecord, MlTrainConfig, Strategy, TeamAliases};
 
 fn data_dir() -> PathBuf {
     std::env::var_os("FP_DATA_DIR").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/data/football-data-co-uk/E0")
-        },
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/football-data-co-uk/E0"),
         PathBuf::from,
     )
 }
@@ -32,20 +27,13 @@ fn load(seasons: &[&str]) -> Vec<MatchRecord> {
         .iter()
         .flat_map(|s| {
             let path = data_dir().join(format!("E0_{s}.csv"));
-            read_csv_file(&path, &aliases)
-                .unwrap_or_else(|e| panic!("benchmark data {}: {e}", path.display()))
+            read_csv_file(&path, &aliases).unwrap_or_else(|e| panic!("benchmark data {}: {e}", path.display()))
         })
         .collect()
 }
 
 fn after_last(matches: &[MatchRecord]) -> NaiveDateTime {
-    matches
-        .iter()
-        .map(|m| m.date)
-        .max()
-        .and_then(|d| d.succ_opt())
-        .expect("matches")
-        .and_time(NaiveTime::MIN)
+    matches.iter().map(|m| m.date).max().and_then(|d| d.succ_opt()).expect("matches").and_time(NaiveTime::MIN)
 }
 
 fn bench_fit(c: &mut Criterion) {
@@ -66,19 +54,12 @@ fn bench_fit(c: &mut Criterion) {
 fn bench_predict(c: &mut Criterion) {
     let train = load(&["1920", "2021", "2122", "2223"]);
     let as_of = after_last(&train);
-    let artifact = shared::engine::ml_model::train_artifact(&train, as_of, &MlTrainConfig::default())
-        .expect("train");
+    let artifact = shared::engine::ml_model::train_artifact(&train, as_of, &MlTrainConfig::default()).expect("train");
     let config = EngineConfig::default();
     for strategy in Strategy::ALL {
-        let model =
-            FittedModel::fit(strategy, &train, as_of, &config, Some(&artifact)).expect("fit");
+        let model = FittedModel::fit(strategy, &train, as_of, &config, Some(&artifact)).expect("fit");
         c.bench_function(&format!("predict_one_match_{strategy}"), |b| {
-            b.iter(|| {
-                model.predict(
-                    black_box("Manchester City FC"),
-                    black_box("Arsenal FC"),
-                )
-            })
+            b.iter(|| model.predict(black_box("Manchester City FC"), black_box("Arsenal FC")))
         });
     }
     let history = train.clone();
@@ -108,26 +89,10 @@ fn bench_backtest(c: &mut Criterion) {
             b.iter(|| run_backtest(strategy, &train, black_box(&test), &config, None).expect("bt"))
         });
     }
-    let first = test
-        .iter()
-        .map(|m| m.date)
-        .min()
-        .expect("test")
-        .and_time(NaiveTime::MIN);
-    let artifact =
-        shared::engine::ml_model::train_artifact(&train, first, &MlTrainConfig::default())
-            .expect("train");
+    let first = test.iter().map(|m| m.date).min().expect("test").and_time(NaiveTime::MIN);
+    let artifact = shared::engine::ml_model::train_artifact(&train, first, &MlTrainConfig::default()).expect("train");
     group.bench_function("ml_model", |b| {
-        b.iter(|| {
-            run_backtest(
-                Strategy::MlModel,
-                &train,
-                black_box(&test),
-                &config,
-                Some(&artifact),
-            )
-            .expect("bt")
-        })
+        b.iter(|| run_backtest(Strategy::MlModel, &train, black_box(&test), &config, Some(&artifact)).expect("bt"))
     });
     group.finish();
 }

@@ -125,19 +125,19 @@ impl Columns {
                     odds_1x2.push((book, closing, [ih, id, ia]));
                 }
             }
-            if let Some(prefix) = h.strip_suffix(">2.5") {
-                if let (Some(&io), Some(&iu)) = (index.get(h.as_str()), index.get(format!("{prefix}<2.5").as_str())) {
-                    let (book, closing) = match prefix.strip_suffix('C') {
-                        Some(b)
-                            if KNOWN_BOOKMAKERS.contains(&b)
-                                || (!b.is_empty() && index.contains_key(format!("{b}>2.5").as_str())) =>
-                        {
-                            (b.to_string(), true)
-                        }
-                        _ => (prefix.to_string(), false),
-                    };
-                    odds_ou.push((book, closing, [io, iu]));
-                }
+            if let Some(prefix) = h.strip_suffix(">2.5")
+                && let (Some(&io), Some(&iu)) = (index.get(h.as_str()), index.get(format!("{prefix}<2.5").as_str()))
+            {
+                let (book, closing) = match prefix.strip_suffix('C') {
+                    Some(b)
+                        if KNOWN_BOOKMAKERS.contains(&b)
+                            || (!b.is_empty() && index.contains_key(format!("{b}>2.5").as_str())) =>
+                    {
+                        (b.to_string(), true)
+                    }
+                    _ => (prefix.to_string(), false),
+                };
+                odds_ou.push((book, closing, [io, iu]));
             }
         }
 

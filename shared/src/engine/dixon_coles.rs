@@ -18,6 +18,9 @@
 //! established teams; it is invariant to the identifiability direction. Teams with no history at
 //! all are predicted with that promoted-team prior.
 
+// Numeric kernels index several parallel arrays at once; index loops read best there.
+#![allow(clippy::needless_range_loop)]
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +97,7 @@ fn objective(data: &DcData, prior: Option<&DcPrior>, theta: &[f64]) -> f64 {
     let (att, rest) = theta.split_at(n);
     let (def, tail) = rest.split_at(n);
     let (hfa, rho) = (tail[0], tail[1]);
-    if !(rho < 1.0) {
+    if rho.is_nan() || rho >= 1.0 {
         return f64::INFINITY;
     }
     let mut f = 0.0;
@@ -315,7 +318,7 @@ pub fn fit_params(
     let n = data.n_teams;
     let fail = |reason: String| EngineError::FitFailed { model: "dixon_coles", reason };
     let total_w: f64 = data.weights.iter().sum();
-    if data.is_empty() || n < 2 || !(total_w > 0.0) {
+    if data.is_empty() || n < 2 || total_w.is_nan() || total_w <= 0.0 {
         return Err(EngineError::InsufficientHistory(
             "Dixon-Coles needs weighted matches between at least two teams".into(),
         ));

@@ -1,6 +1,9 @@
 //! The little dense linear algebra the fitters need: Cholesky factorisation and solves of small
 //! symmetric positive definite systems (at most a few hundred unknowns).
 
+// Numeric kernels index several parallel arrays at once; index loops read best there.
+#![allow(clippy::needless_range_loop)]
+
 /// A dense square matrix, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {

@@ -127,7 +127,7 @@ pub struct EngineConfig {
 pub enum FittedModel {
     Statistical(DixonColesModel),
     Historical(HistoricalModel),
-    MlModel(MlModel),
+    MlModel(Box<MlModel>),
 }
 
 impl FittedModel {
@@ -150,7 +150,7 @@ impl FittedModel {
             }
             Strategy::MlModel => {
                 let artifact = ml_artifact.ok_or(EngineError::MissingArtifact)?;
-                FittedModel::MlModel(MlModel::fit_sorted(&matches, as_of, artifact)?)
+                FittedModel::MlModel(Box::new(MlModel::fit_sorted(&matches, as_of, artifact)?))
             }
         })
     }

@@ -2,6 +2,9 @@
 //! multinomial logit, Poisson regression, Dixon-Coles): analytic gradient and Hessian,
 //! Levenberg-Marquardt damping when the Hessian is not positive definite, Armijo backtracking.
 
+// Numeric kernels index several parallel arrays at once; index loops read best there.
+#![allow(clippy::needless_range_loop)]
+
 use super::linalg::{Matrix, cholesky_solve};
 
 /// A twice-differentiable function to minimise.

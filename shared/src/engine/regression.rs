@@ -2,6 +2,9 @@
 //! 1X2 probabilities, Poisson regression for expected goals. All take weighted observations and
 //! an L2 penalty on the slopes (never on intercepts or thresholds).
 
+// Numeric kernels index several parallel arrays at once; index loops read best there.
+#![allow(clippy::needless_range_loop)]
+
 use serde::{Deserialize, Serialize};
 
 use super::data::Outcome;
@@ -354,7 +357,7 @@ impl PoissonRegression {
     /// Fits by weighted maximum likelihood with an L2 penalty on the slopes.
     pub fn fit(design: &Design, y: &[f64], w: &[f64], l2: f64) -> Result<Self, EngineError> {
         let tw: f64 = w.iter().sum();
-        if y.is_empty() || !(tw > 0.0) {
+        if y.is_empty() || tw.is_nan() || tw <= 0.0 {
             return Err(EngineError::InsufficientHistory("no observations for the Poisson regression".into()));
         }
         let mean = y.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / tw;
