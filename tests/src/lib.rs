@@ -77,3 +77,61 @@ pub fn watch_routes() -> BTreeMap<(String, String), String> {
     }
     routes
 }
+
+/// The tag of a CloudFormation short-form intrinsic (`Ref`, `GetAtt`, `Sub`, ...) and its argument;
+/// `None` for a plain value.
+pub fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((tagged.tag.to_string().trim_start_matches('!').to_string(), &tagged.value)),
+        _ => None,
+    }
+}
+
+/// The logical id named by `!Ref Id` (or `!GetAtt Id.Attribute`), if `value` is one.
+pub fn referenced_id(value: &Value) -> Option<String> {
+    let (tag, arg) = intrinsic(value)?;
+    let arg = arg.as_str()?;
+    match tag.as_str() {
+        "Ref" => Some(arg.to_string()),
+        "GetAtt" => arg.split('.').next().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The `AWS::Serverless::Function` resources of the template by logical id.
+pub fn functions(template: &Value) -> BTreeMap<String, Value> {
+    resources(template)
+        .into_iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .collect()
+}
+
+/// The events of a function whose `Type` is one of `types`, by event name.
+pub fn events_of(function: &Value, types: &[&str]) -> Vec<(String, Value)> {
+    let Some(events) = function["Properties"]["Events"].as_mapping() else { return Vec::new() };
+    events
+        .iter()
+        .filter(|(_, event)| event["Type"].as_str().is_some_and(|t| types.contains(&t)))
+        .map(|(name, event)| (name.as_str().unwrap_or_default().to_string(), event.clone()))
+        .collect()
+}
+
+/// Every IAM statement of a function's inline `Policies` (SAM policy templates are not statements).
+pub fn policy_statements(function: &Value) -> Vec<Value> {
+    let mut statements = Vec::new();
+    for policy in function["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            statements.push(statement.clone());
+        }
+    }
+    statements
+}
+
+/// A statement field that may be one value or a list, as a list.
+pub fn one_or_many(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Sequence(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}

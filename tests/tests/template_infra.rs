@@ -1,0 +1,346 @@
+//! What template.yaml promises about the deployed system: the contract's routes, Graviton functions
+//! with aliases, least-privilege policies and bounded logs, schedules that cannot lose a run
+//! silently, canaries that roll back, and a backup bucket that is private and forgets in 30 days.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use integration_tests::{
+    events_of, functions, intrinsic, one_or_many, policy_statements, referenced_id, resources, template,
+    template_routes,
+};
+use serde_yaml::Value;
+
+/// DESIGN.md section 3, and the function that serves each route.
+const CONTRACT: &[(&str, &str, &str)] = &[
+    ("GET", "/health", "health"),
+    ("GET", "/health/live", "health"),
+    ("GET", "/openapi.json", "health"),
+    ("POST", "/api/auth/register", "auth"),
+    ("POST", "/api/auth/login", "auth"),
+    ("POST", "/api/auth/refresh", "auth"),
+    ("POST", "/api/auth/logout", "auth"),
+    ("GET", "/api/auth/me", "auth"),
+    ("GET", "/api/competitions", "matches"),
+    ("GET", "/api/teams", "matches"),
+    ("GET", "/api/matches", "matches"),
+    ("GET", "/api/matches/{id}", "matches"),
+    ("POST", "/api/predictions", "predictions"),
+    ("GET", "/api/predictions", "predictions"),
+    ("GET", "/api/predictions/{id}", "predictions"),
+    ("GET", "/api/admin/stats", "admin"),
+    ("GET", "/api/admin/users", "admin"),
+    ("PATCH", "/api/admin/users/{id}", "admin"),
+    ("ANY", "$default", "health"),
+];
+
+/// Actions whose resource is always known here: a `*` resource for them is a mistake.
+const SCOPED_ACTION_PREFIXES: &[&str] =
+    &["secretsmanager:", "s3:", "dynamodb:", "sqs:", "elasticache:", "codedeploy:", "lambda:"];
+
+#[test]
+fn every_route_of_the_contract_is_served_by_its_function_and_no_other_route_exists() {
+    let routes = template_routes(&template());
+    let expected: BTreeMap<(String, String), String> =
+        CONTRACT.iter().map(|(m, p, f)| ((m.to_string(), p.to_string()), f.to_string())).collect();
+    for ((method, path), function) in &expected {
+        assert_eq!(
+            routes.get(&(method.clone(), path.clone())),
+            Some(function),
+            "{method} {path} must be an HttpApi event of the `{function}` function"
+        );
+    }
+    let extra: Vec<_> = routes.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(extra.is_empty(), "routes in template.yaml that the contract does not have: {extra:?}");
+}
+
+#[test]
+fn every_function_is_arm64_with_a_live_alias_and_a_log_group_with_retention() {
+    let template = template();
+    let all = resources(&template);
+    assert_eq!(template["Globals"]["Function"]["Architectures"][0].as_str(), Some("arm64"));
+    let fns = functions(&template);
+    assert!(
+        fns.len() >= 11,
+        "health, auth, matches, predictions, admin, ingest, settle, train, backup, probe, migrate"
+    );
+    for (id, function) in &fns {
+        let props = &function["Properties"];
+        if let Some(archs) = props["Architectures"].as_sequence() {
+            assert_eq!(archs.len(), 1, "{id}: one architecture");
+            assert_eq!(archs[0].as_str(), Some("arm64"), "{id} overrides the architecture");
+        }
+        assert_eq!(props["AutoPublishAlias"].as_str(), Some("live"), "{id}: AutoPublishAlias live");
+        let group = referenced_id(&props["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup must !Ref a log group of the template"));
+        let group = all.get(&group).unwrap_or_else(|| panic!("{id}: log group {group} is not in the template"));
+        assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{id}");
+        let retention = &group["Properties"]["RetentionInDays"];
+        assert!(!retention.is_null(), "{id}: its log group keeps logs forever (no RetentionInDays)");
+        assert!(!group["Properties"]["LogGroupName"].is_null(), "{id}: log group without a name");
+    }
+}
+
+#[test]
+fn policies_name_their_resources_and_never_grant_everything() {
+    let template = template();
+    for (id, function) in functions(&template) {
+        let statements = policy_statements(&function);
+        assert!(!statements.is_empty(), "{id}: no inline least-privilege statements");
+        for statement in statements {
+            let actions: Vec<String> =
+                one_or_many(&statement["Action"]).iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
+            assert!(!actions.is_empty(), "{id}: statement without actions: {statement:?}");
+            for action in &actions {
+                assert!(!action.contains('*'), "{id}: wildcard action {action}");
+            }
+            let resources = one_or_many(&statement["Resource"]);
+            assert!(!resources.is_empty(), "{id}: statement without a resource: {statement:?}");
+            if actions.iter().any(|a| SCOPED_ACTION_PREFIXES.iter().any(|p| a.starts_with(p))) {
+                for resource in &resources {
+                    assert_ne!(resource.as_str(), Some("*"), "{id}: {actions:?} on every resource");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn functions_read_only_the_secrets_and_prefixes_they_need() {
+    let template = template();
+    let fns = functions(&template);
+    let granted = |id: &str, action: &str| -> BTreeSet<String> {
+        let function = fns.get(id).unwrap_or_else(|| panic!("{id} missing"));
+        policy_statements(function)
+            .iter()
+            .filter(|s| one_or_many(&s["Action"]).iter().any(|a| a.as_str() == Some(action)))
+            .flat_map(|s| one_or_many(&s["Resource"]))
+            .map(|r| render(&r))
+            .collect()
+    };
+    // Only auth, matches, predictions and admin verify or sign tokens.
+    for id in
+        ["HealthFunction", "IngestFunction", "SettleFunction", "TrainFunction", "BackupFunction", "MigrateFunction"]
+    {
+        assert!(!granted(id, "secretsmanager:GetSecretValue").contains("Ref JwtSigningKey"), "{id} reads the JWT key");
+    }
+    for id in ["AuthFunction", "MatchesFunction", "PredictionsFunction", "AdminFunction"] {
+        assert!(
+            granted(id, "secretsmanager:GetSecretValue").contains("Ref JwtSigningKey"),
+            "{id} cannot read the JWT key"
+        );
+    }
+    assert_eq!(
+        granted("PredictionsFunction", "s3:GetObject"),
+        BTreeSet::from(["Sub ${BackupBucket.Arn}/models/*".into()])
+    );
+    assert_eq!(granted("IngestFunction", "s3:GetObject"), BTreeSet::from(["Sub ${BackupBucket.Arn}/imports/*".into()]));
+    assert_eq!(granted("BackupFunction", "s3:PutObject"), BTreeSet::from(["Sub ${BackupBucket.Arn}/backups/*".into()]));
+    assert_eq!(granted("TrainFunction", "s3:PutObject"), BTreeSet::from(["Sub ${BackupBucket.Arn}/models/*".into()]));
+    assert!(granted("HealthFunction", "s3:GetObject").is_empty(), "health needs no S3");
+}
+
+#[test]
+fn every_schedule_retries_and_has_a_dead_letter_queue_and_jobs_never_overlap() {
+    let template = template();
+    let all = resources(&template);
+    let mut schedules = 0;
+    for (id, function) in functions(&template) {
+        let events = events_of(&function, &["ScheduleV2", "Schedule"]);
+        for (name, event) in &events {
+            schedules += 1;
+            assert_eq!(event["Type"].as_str(), Some("ScheduleV2"), "{id}.{name}: EventBridge Scheduler (ScheduleV2)");
+            let props = &event["Properties"];
+            let dlq = referenced_id(&props["DeadLetterConfig"]["Arn"])
+                .unwrap_or_else(|| panic!("{id}.{name}: no DeadLetterConfig.Arn"));
+            assert_eq!(all[&dlq]["Type"].as_str(), Some("AWS::SQS::Queue"), "{id}.{name}: DLQ {dlq} is not a queue");
+            assert!(
+                props["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some_and(|n| n >= 1),
+                "{id}.{name}: retries"
+            );
+            assert!(props["ScheduleExpression"].as_str().is_some(), "{id}.{name}: expression");
+        }
+        if !events.is_empty() {
+            assert_eq!(
+                function["Properties"]["ReservedConcurrentExecutions"].as_u64(),
+                Some(1),
+                "{id}: a scheduled job must not run twice at the same time"
+            );
+            let on_failure = &function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+            assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{id}: a failed run must land in the DLQ");
+        }
+    }
+    assert!(schedules >= 7, "ingest x2, settle, train, backup, restore drill, probe: found {schedules}");
+}
+
+#[test]
+fn the_backup_drill_runs_on_its_own_schedule() {
+    let template = template();
+    let backup = &functions(&template)["BackupFunction"];
+    let inputs: Vec<String> = events_of(backup, &["ScheduleV2"])
+        .iter()
+        .filter_map(|(_, e)| e["Properties"]["Input"].as_str().map(str::to_string))
+        .collect();
+    let modes: BTreeSet<String> = inputs
+        .iter()
+        .map(|i| serde_json::from_str::<serde_json::Value>(i).expect("schedule Input is JSON"))
+        .filter_map(|v| v["mode"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(modes, BTreeSet::from(["backup".to_string(), "verify".to_string()]));
+}
+
+#[test]
+fn every_api_function_deploys_as_a_canary_that_alarms_roll_back_after_migrations() {
+    let template = template();
+    let all = resources(&template);
+    let routes = template_routes(&template);
+    let api_functions: BTreeSet<&String> = routes.values().collect();
+    for (id, function) in functions(&template) {
+        let name = integration_tests::function_name(&function).unwrap_or_default();
+        let preference = &function["Properties"]["DeploymentPreference"];
+        if !api_functions.contains(&name) {
+            assert!(preference.is_null(), "{id}: jobs take no traffic, so no canary");
+            continue;
+        }
+        assert_eq!(referenced_id(&preference["Type"]).as_deref(), Some("DeploymentType"), "{id}: canary type");
+        assert_eq!(
+            referenced_id(&preference["Hooks"]["PreTraffic"]).as_deref(),
+            Some("MigrateFunction"),
+            "{id}: migrations run before traffic shifts"
+        );
+        let alarms = preference["Alarms"].as_sequence().unwrap_or_else(|| panic!("{id}: no rollback alarms"));
+        assert!(!alarms.is_empty(), "{id}: no rollback alarms");
+        for alarm in alarms {
+            let alarm = referenced_id(alarm).unwrap_or_else(|| panic!("{id}: alarm must be !Ref"));
+            assert_eq!(all[&alarm]["Type"].as_str(), Some("AWS::CloudWatch::Alarm"), "{id}: {alarm}");
+        }
+    }
+    let parameter = &template["Parameters"]["DeploymentType"];
+    assert_eq!(parameter["Default"].as_str(), Some("Canary10Percent5Minutes"));
+    let migrate = &functions(&template)["MigrateFunction"];
+    assert!(
+        render(&migrate["Properties"]["FunctionName"]).contains("CodeDeployHook_"),
+        "SAM's CodeDeploy role may only invoke hooks named CodeDeployHook_*"
+    );
+}
+
+#[test]
+fn the_backup_bucket_is_private_tls_only_and_forgets_backups_after_30_days() {
+    let template = template();
+    let all = resources(&template);
+    let bucket = &all["BackupBucket"]["Properties"];
+    for flag in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(bucket["PublicAccessBlockConfiguration"][flag].as_bool(), Some(true), "{flag}");
+    }
+    assert_eq!(bucket["VersioningConfiguration"]["Status"].as_str(), Some("Enabled"));
+    assert!(!bucket["BucketEncryption"].is_null(), "encrypted");
+    let rules = bucket["LifecycleConfiguration"]["Rules"].as_sequence().expect("lifecycle rules");
+    assert!(
+        rules.iter().any(|r| r["Status"].as_str() == Some("Enabled")
+            && r["ExpirationInDays"].as_u64() == Some(30)
+            && r["Prefix"].as_str() == Some("backups/")),
+        "backups expire after 30 days"
+    );
+    let policy = all
+        .values()
+        .find(|r| {
+            r["Type"].as_str() == Some("AWS::S3::BucketPolicy")
+                && referenced_id(&r["Properties"]["Bucket"]).as_deref() == Some("BackupBucket")
+        })
+        .expect("a bucket policy");
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().expect("statements");
+    assert!(statements.iter().any(|s| s["Effect"].as_str() == Some("Deny")
+        && s["Condition"]["Bool"]["aws:SecureTransport"].as_bool() == Some(false)));
+}
+
+#[test]
+fn the_data_stores_are_encrypted_backed_up_and_protected_in_prod() {
+    let template = template();
+    let all = resources(&template);
+    let db = &all["DatabaseCluster"];
+    assert_eq!(db["Properties"]["Engine"].as_str(), Some("aurora-postgresql"));
+    assert_eq!(db["Properties"]["StorageEncrypted"].as_bool(), Some(true));
+    assert_eq!(db["Properties"]["ManageMasterUserPassword"].as_bool(), Some(true));
+    assert_eq!(db["Properties"]["BackupRetentionPeriod"].as_u64(), Some(30));
+    assert!(!db["Properties"]["ServerlessV2ScalingConfiguration"].is_null(), "Serverless v2");
+    let (tag, args) =
+        intrinsic(&db["Properties"]["DeletionProtection"]).expect("DeletionProtection: !If [IsProd, ...]");
+    assert_eq!((tag.as_str(), args[0].as_str()), ("If", Some("IsProd")));
+    assert_eq!(db["DeletionPolicy"].as_str(), Some("Snapshot"));
+    let proxy = &all["DatabaseProxy"]["Properties"];
+    assert_eq!(proxy["RequireTLS"].as_bool(), Some(true));
+    let cache = &all["CacheReplicationGroup"]["Properties"];
+    assert_eq!(cache["TransitEncryptionEnabled"].as_bool(), Some(true));
+    assert_eq!(cache["AtRestEncryptionEnabled"].as_bool(), Some(true));
+    let table = &all["StateTable"]["Properties"];
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"].as_str(), Some("expires_at"));
+    // The functions reach S3, DynamoDB and Secrets Manager without the internet.
+    let endpoints: BTreeSet<String> = all
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::EC2::VPCEndpoint"))
+        .map(|r| render(&r["Properties"]["ServiceName"]))
+        .collect();
+    for service in ["s3", "dynamodb", "secretsmanager"] {
+        assert!(endpoints.iter().any(|e| e.ends_with(&format!(".{service}"))), "no VPC endpoint for {service}");
+    }
+}
+
+#[test]
+fn the_alarms_watch_what_the_old_prometheus_rules_watched_and_notify_the_topic() {
+    let template = template();
+    let all = resources(&template);
+    let alarms: Vec<&Value> = all.values().filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm")).collect();
+    let text: Vec<String> = alarms.iter().map(|a| format!("{:?}", a["Properties"])).collect();
+    for needle in [
+        "5xx",
+        "Latency",
+        "Errors",
+        "Throttles",
+        "database_errors_total",
+        "cache_errors_total",
+        "probe_success",
+        "backup_success",
+        "restore_drill_success",
+        "ApproximateNumberOfMessagesVisible",
+    ] {
+        assert!(text.iter().any(|t| t.contains(needle)), "no alarm on {needle}");
+    }
+    let five_xx = &all["Api5xxAlarm"]["Properties"];
+    // More than 0.1 per second for 5 minutes: more than 6 per minute, five minutes in a row.
+    assert_eq!(five_xx["Period"].as_u64(), Some(60));
+    assert_eq!(five_xx["Threshold"].as_f64(), Some(6.0));
+    assert_eq!(five_xx["EvaluationPeriods"].as_u64(), Some(5));
+    for id in ["BackupMissingAlarm", "RestoreDrillMissingAlarm"] {
+        let p = &all[id]["Properties"];
+        let window = p["Period"].as_u64().unwrap_or(0) * p["EvaluationPeriods"].as_u64().unwrap_or(0);
+        assert_eq!(window, 26 * 3600, "{id}: 26 hours");
+        assert_eq!(p["TreatMissingData"].as_str(), Some("breaching"), "{id}: silence is a failure");
+    }
+    for (id, alarm) in all.iter().filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm")) {
+        if id == "ApiCanary5xxAlarm" {
+            continue; // a deploy-time trigger: it rolls back, Api5xxAlarm pages
+        }
+        let actions = alarm["Properties"]["AlarmActions"].as_sequence().unwrap_or_else(|| panic!("{id}: no actions"));
+        assert!(
+            actions.iter().any(|a| referenced_id(a).as_deref() == Some("AlarmTopic")),
+            "{id}: not sent to the topic"
+        );
+    }
+    let dashboard = render(&all["Dashboard"]["Properties"]["DashboardBody"]);
+    for metric in ["predictions_total", "prediction_rps", "Latency", "5xx", "Errors"] {
+        assert!(dashboard.contains(metric), "dashboard lacks {metric}");
+    }
+}
+
+/// A scalar or a short-form intrinsic as text: `!Ref X` -> `Ref X`, `!Sub s` -> `Sub s`.
+fn render(value: &Value) -> String {
+    match intrinsic(value) {
+        Some((tag, arg)) => format!("{tag} {}", render(arg)),
+        None => match value {
+            Value::String(s) => s.clone(),
+            Value::Sequence(items) => items.iter().map(render).collect::<Vec<_>>().join(","),
+            other => format!("{other:?}"),
+        },
+    }
+}
