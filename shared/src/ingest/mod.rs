@@ -1,0 +1,454 @@
+//! Ingestion from the football-data.org v4 API: the client (rate limits, back-off, deadline) and idempotent upserts.
+//!
+//! A run turns a request (competitions, a season, a date range) into steps (competition record,
+//! teams, matches: one API request each), does them in order and writes each step's data in one
+//! transaction. Before each step the steps still to do are saved in `job_checkpoints` (`ingest`,
+//! `pending`): a run stopped by its deadline, or killed, leaves them there and the next run does
+//! them first. Every run is a `job_runs` row (`ingest`) with its outcome and counts.
+//!
+//! Writes are idempotent ([`store`]); a step that changed a competition's data increments its
+//! `competitions.data_version`, which readers put in their cache keys, and the run deletes the
+//! cache entries listed by [`stale_cache_keys`].
+
+pub mod api;
+pub mod client;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::time::Instant;
+
+use self::{
+    client::{ClientOptions, ClientStats, FetchError, FootballDataClient},
+    store::{Authority, MatchRow, OrgTeam, TeamResolver, UpsertCounts},
+};
+use crate::{
+    cache::Cache,
+    config::{ConfigError, SecretSource},
+    secret::Secret,
+};
+
+pub const JOB: &str = "ingest";
+const CHECKPOINT_SCOPE: &str = "pending";
+pub const DEFAULT_BASE_URL: &str = "https://api.football-data.org";
+
+/// The ingestion's own settings, read from the environment by the `ingest` function.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// `FOOTBALL_DATA_BASE_URL`, default `https://api.football-data.org`.
+    pub base_url: String,
+    /// `FOOTBALL_DATA_TOKEN_SECRET_ARN` or `FOOTBALL_DATA_TOKEN`; needed only to call the API.
+    pub token: Option<SecretSource>,
+    /// `INGEST_COMPETITIONS` (comma-separated codes), default `PL`: what a scheduled run ingests.
+    pub default_competitions: Vec<String>,
+    pub client: ClientOptions,
+}
+
+impl IngestSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let base_url = get("FOOTBALL_DATA_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid { var: "FOOTBALL_DATA_BASE_URL", reason: "must be an http(s) URL".into() });
+        }
+        let token = match (get("FOOTBALL_DATA_TOKEN_SECRET_ARN"), get("FOOTBALL_DATA_TOKEN")) {
+            (Some(arn), _) => Some(SecretSource::SecretsManager { arn }),
+            (None, Some(v)) => Some(SecretSource::Plain(Secret::new(v))),
+            (None, None) => None,
+        };
+        let codes = get("INGEST_COMPETITIONS").unwrap_or_else(|| "PL".into());
+        let default_competitions = parse_codes(codes.split(','))
+            .map_err(|reason| ConfigError::Invalid { var: "INGEST_COMPETITIONS", reason })?;
+        Ok(Self { base_url, token, default_competitions, client: ClientOptions::default() })
+    }
+}
+
+fn parse_codes<'a>(codes: impl Iterator<Item = &'a str>) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for c in codes.map(str::trim).filter(|c| !c.is_empty()) {
+        let c = c.to_uppercase();
+        if !(2..=10).contains(&c.len()) || !c.chars().all(|x| x.is_ascii_alphanumeric()) {
+            return Err(format!("`{c}` is not a competition code (2-10 letters or digits, e.g. PL)"));
+        }
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// What to ingest. Every field is optional: a scheduled run (an empty payload, or EventBridge's
+/// own event, whose fields are ignored) ingests the default competitions from three days ago to
+/// ten days ahead.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestRequest {
+    #[serde(default)]
+    pub competitions: Vec<String>,
+    /// The starting year of a season (`2023` for 2023/24): a whole season, teams included.
+    pub season: Option<i32>,
+    pub date_from: Option<NaiveDate>,
+    pub date_to: Option<NaiveDate>,
+}
+
+/// A request that cannot be carried out; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidRequest {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Competition,
+    Teams,
+    Matches,
+}
+
+/// One API request and its writes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Step {
+    pub competition: String,
+    pub kind: StepKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub season: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Pending {
+    steps: Vec<Step>,
+}
+
+/// What a run did (also the `counts` of its `job_runs` row).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IngestReport {
+    pub run_id: i64,
+    pub outcome: &'static str,
+    pub steps_done: u32,
+    pub steps_failed: u32,
+    /// Steps left for the next run (deadline).
+    pub steps_left: u32,
+    pub resumed_steps: u32,
+    pub competitions_changed: u64,
+    pub teams_changed: u64,
+    pub matches: UpsertCounts,
+    pub matches_skipped: u64,
+    pub api: ClientStats,
+    /// Data version of each competition whose data changed.
+    pub data_versions: BTreeMap<String, i64>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidRequest),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("football-data.org token unavailable: {0}")]
+    Token(String),
+}
+
+/// The cache entries a change to `competition` makes stale (beyond those keyed by its data
+/// version, which new versions make unreachable): the competition list and the competition's own
+/// entry, under the matches function's key names.
+pub fn stale_cache_keys(competition: &str) -> Vec<String> {
+    vec!["competitions".into(), format!("competition:{competition}")]
+}
+
+/// The steps of a request. Teams and the competition record are fetched for a whole season, or
+/// when the competition has no football-data.org id yet; a routine run costs one request per
+/// competition.
+pub async fn plan(
+    pool: &PgPool,
+    request: &IngestRequest,
+    defaults: &[String],
+    today: NaiveDate,
+) -> Result<Vec<Step>, IngestError> {
+    let codes = parse_codes(request.competitions.iter().map(String::as_str))
+        .map_err(|reason| InvalidRequest { field: "competitions", reason })?;
+    let codes = if codes.is_empty() { defaults.to_vec() } else { codes };
+    if let Some(s) = request.season
+        && !(1850..=2200).contains(&s)
+    {
+        return Err(InvalidRequest { field: "season", reason: format!("{s} is not a season's starting year") }.into());
+    }
+    if let (Some(f), Some(t)) = (request.date_from, request.date_to)
+        && f > t
+    {
+        return Err(InvalidRequest { field: "dateTo", reason: "is before dateFrom".into() }.into());
+    }
+    let (date_from, date_to) = match (request.season, request.date_from, request.date_to) {
+        (None, None, None) => (Some(today - Days::days(3)), Some(today + Days::days(10))),
+        (_, f, t) => (f, t),
+    };
+    let mut steps = Vec::new();
+    for code in codes {
+        let known: Option<i64> = sqlx::query_scalar("SELECT source_id FROM competitions WHERE code = $1")
+            .bind(&code)
+            .fetch_optional(pool)
+            .await?
+            .flatten();
+        let step = |kind| Step { competition: code.clone(), kind, season: request.season, date_from, date_to };
+        if known.is_none() || request.season.is_some() {
+            steps.push(step(StepKind::Competition));
+            steps.push(step(StepKind::Teams));
+        }
+        steps.push(step(StepKind::Matches));
+    }
+    Ok(steps)
+}
+
+/// Builds the client of a run (reads the token, from Secrets Manager when configured so).
+pub async fn client(
+    settings: &IngestSettings,
+    secrets: &crate::secrets::SecretStore,
+) -> Result<FootballDataClient, IngestError> {
+    let source = settings.token.as_ref().ok_or_else(|| {
+        IngestError::Token("set FOOTBALL_DATA_TOKEN_SECRET_ARN (or FOOTBALL_DATA_TOKEN)".into())
+    })?;
+    let token = secrets.resolve(source).await.map_err(|e| IngestError::Token(e.to_string()))?;
+    FootballDataClient::new(&settings.base_url, token, settings.client.clone()).map_err(|e| IngestError::Token(e.to_string()))
+}
+
+/// One ingestion run: the pending steps of an earlier run first, then this request's.
+pub async fn run(
+    pool: &PgPool,
+    cache: &Cache,
+    client: &FootballDataClient,
+    request: &IngestRequest,
+    defaults: &[String],
+    deadline: Instant,
+    now: DateTime<Utc>,
+) -> Result<IngestReport, IngestError> {
+    let own = plan(pool, request, defaults, now.date_naive()).await?;
+    let run_id = store::start_run(pool, JOB).await?;
+    let mut report = IngestReport { run_id, ..Default::default() };
+    let result = run_steps(pool, client, own, deadline, &mut report).await;
+    report.api = client.stats().await;
+    let counts = serde_json::to_value(&report).unwrap_or_default();
+    match result {
+        Ok(()) => {
+            report.outcome = if report.steps_left > 0 || (report.steps_failed > 0 && report.steps_done > 0) {
+                "partial"
+            } else if report.steps_failed > 0 {
+                "failed"
+            } else {
+                "succeeded"
+            };
+            let error = (!report.errors.is_empty()).then(|| report.errors.join("; "));
+            let counts = serde_json::to_value(&report).unwrap_or(counts);
+            store::finish_run(pool, run_id, report.outcome, &counts, error.as_deref()).await?;
+            let keys: Vec<String> = report.data_versions.keys().flat_map(|c| stale_cache_keys(c)).collect();
+            cache.delete(&keys).await;
+            use crate::metrics::MetricValue::Count;
+            crate::metrics::emit(
+                &[("job", JOB), ("outcome", report.outcome)],
+                &[
+                    ("ingest_matches_changed_total", Count(report.matches.changed() as f64)),
+                    ("ingest_steps_failed_total", Count(f64::from(report.steps_failed))),
+                    ("ingest_steps_left", Count(f64::from(report.steps_left))),
+                ],
+            );
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = store::finish_run(pool, run_id, "failed", &counts, Some(&e.to_string())).await;
+            Err(e)
+        }
+    }
+}
+
+async fn run_steps(
+    pool: &PgPool,
+    client: &FootballDataClient,
+    own: Vec<Step>,
+    deadline: Instant,
+    report: &mut IngestReport,
+) -> Result<(), IngestError> {
+    let pending: Pending = store::load_checkpoint(pool, JOB, CHECKPOINT_SCOPE)
+        .await?
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    report.resumed_steps = pending.steps.len() as u32;
+    let mut steps = pending.steps;
+    for s in own {
+        if !steps.contains(&s) {
+            steps.push(s);
+        }
+    }
+    let mut resolver = TeamResolver::default();
+    let mut i = 0;
+    while i < steps.len() {
+        let left = serde_json::to_value(Pending { steps: steps[i..].to_vec() }).unwrap_or_default();
+        store::save_checkpoint(pool, JOB, CHECKPOINT_SCOPE, &left).await?;
+        let step = &steps[i];
+        match do_step(pool, client, step, deadline, &mut resolver, report).await {
+            Ok(()) => report.steps_done += 1,
+            Err(StepError::Fetch(e)) if e.is_deadline() => {
+                tracing::info!(steps_left = steps.len() - i, "ingest: deadline near, stopping; the next run goes on");
+                report.steps_left = (steps.len() - i) as u32;
+                return Ok(());
+            }
+            Err(StepError::Fetch(e)) => {
+                tracing::warn!(error = %e, "ingest: step failed");
+                report.steps_failed += 1;
+                report.errors.push(e.to_string());
+            }
+            Err(StepError::Database(e)) => return Err(e.into()),
+        }
+        i += 1;
+    }
+    store::clear_checkpoint(pool, JOB, CHECKPOINT_SCOPE).await?;
+    report.teams_changed = resolver.changed;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+async fn do_step(
+    pool: &PgPool,
+    client: &FootballDataClient,
+    step: &Step,
+    deadline: Instant,
+    resolver: &mut TeamResolver,
+    report: &mut IngestReport,
+) -> Result<(), StepError> {
+    let code = &step.competition;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(s) = step.season {
+        query.push(("season", s.to_string()));
+    }
+    let teams_before = resolver.changed;
+    let changed = match step.kind {
+        StepKind::Competition => {
+            let c: api::Competition = client.get(&format!("/v4/competitions/{code}"), &query, deadline).await?;
+            let mut tx = pool.begin().await?;
+            let changed = store::upsert_org_competition(&mut tx, code, &c).await?;
+            report.competitions_changed += u64::from(changed);
+            let version = bump_if(&mut tx, code, changed).await?;
+            tx.commit().await?;
+            version
+        }
+        StepKind::Teams => {
+            let t: api::TeamsResponse = client.get(&format!("/v4/competitions/{code}/teams"), &query, deadline).await?;
+            let mut tx = pool.begin().await?;
+            for team in t.teams.iter().filter_map(OrgTeam::from_api) {
+                resolver.org(&mut tx, &team).await?;
+            }
+            let version = bump_if(&mut tx, code, resolver.changed > teams_before).await?;
+            tx.commit().await?;
+            version
+        }
+        StepKind::Matches => {
+            if let Some(d) = step.date_from {
+                query.push(("dateFrom", d.to_string()));
+            }
+            if let Some(d) = step.date_to {
+                query.push(("dateTo", d.to_string()));
+            }
+            let m: api::MatchesResponse =
+                client.get(&format!("/v4/competitions/{code}/matches"), &query, deadline).await?;
+            let mut tx = pool.begin().await?;
+            let competition_id = store::ensure_competition(&mut tx, code, code).await?;
+            let mut rows = Vec::with_capacity(m.matches.len());
+            for game in &m.matches {
+                let Some(row) = match_row(&mut tx, resolver, game, step.season).await? else {
+                    report.matches_skipped += 1;
+                    continue;
+                };
+                rows.push(row);
+            }
+            let (counts, _) =
+                store::upsert_matches(&mut tx, competition_id, store::SOURCE_ORG, Authority::Org, &rows).await?;
+            report.matches.add(counts);
+            let version = bump_if(&mut tx, code, counts.changed() > 0 || resolver.changed > teams_before).await?;
+            tx.commit().await?;
+            version
+        }
+    };
+    report.teams_changed = resolver.changed;
+    if let Some(v) = changed {
+        report.data_versions.insert(code.clone(), v);
+    }
+    Ok(())
+}
+
+async fn bump_if(conn: &mut sqlx::PgConnection, code: &str, changed: bool) -> Result<Option<i64>, sqlx::Error> {
+    if !changed {
+        return Ok(None);
+    }
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM competitions WHERE code = $1").bind(code).fetch_optional(&mut *conn).await?;
+    match id {
+        Some(id) => Ok(Some(store::bump_data_version(conn, id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A football-data.org match as a row, or `None` when it cannot be stored (teams not drawn yet,
+/// unknown status, a finished match without a score, a score out of range).
+async fn match_row(
+    conn: &mut sqlx::PgConnection,
+    resolver: &mut TeamResolver,
+    m: &api::Match,
+    season: Option<i32>,
+) -> Result<Option<MatchRow>, sqlx::Error> {
+    let (Some(home), Some(away)) = (OrgTeam::from_api(&m.home_team), OrgTeam::from_api(&m.away_team)) else {
+        return Ok(None);
+    };
+    let Some(status) = api::db_status(&m.status) else {
+        tracing::warn!(match_id = m.id, status = %m.status, "ingest: unknown status, match skipped");
+        return Ok(None);
+    };
+    let ok = |g: Option<i16>| g.is_none_or(|g| (0..=99).contains(&g));
+    let (ft, ht) = (m.score.full_time, m.score.half_time);
+    let both = |g: api::Goals| (g.home.is_some() == g.away.is_some()) && ok(g.home) && ok(g.away);
+    if !both(ft) || !both(ht) || (status == "FINISHED" && ft.home.is_none()) {
+        tracing::warn!(match_id = m.id, "ingest: inconsistent score, match skipped");
+        return Ok(None);
+    }
+    let home_id = resolver.org(conn, &home).await?;
+    let away_id = resolver.org(conn, &away).await?;
+    if home_id == away_id {
+        return Ok(None);
+    }
+    let season = m.season.as_ref().map(|s| s.start_date.year()).or(season).unwrap_or_else(|| {
+        let d = m.utc_date.date_naive();
+        if d.month() >= 7 { d.year() } else { d.year() - 1 }
+    });
+    Ok(Some(MatchRow {
+        season,
+        home_team_id: home_id,
+        away_team_id: away_id,
+        kickoff_at: m.utc_date,
+        kickoff_exact: true,
+        status,
+        matchday: m.matchday.filter(|d| (1..=100).contains(d)),
+        stage: m.stage.clone(),
+        home_goals: ft.home,
+        away_goals: ft.away,
+        home_goals_ht: ht.home,
+        away_goals_ht: ht.away,
+        source_id: m.id.to_string(),
+    }))
+}
