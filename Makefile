@@ -115,8 +115,8 @@ backup-now: ## run the backup job now: make backup-now ENV=prod
 backups: ## list the latest backups of an environment
 	@$(OPS) $(ENV) backups
 
-restore: ## restore a named backup: make restore ENV=prod BACKUP=backups/<file>
-	@$(OPS) $(ENV) restore $(BACKUP)
+restore: ## restore a backup: make restore ENV=prod BACKUP=<backup id> [TARGET=<database>] (see docs/operations.md)
+	@$(OPS) $(ENV) restore $(BACKUP) $(TARGET)
 
 restore-drill: ## restore the latest backup into a scratch database and compare it with the live one
 	@$(OPS) $(ENV) restore-drill
@@ -126,3 +126,12 @@ migrate: ## apply the database migrations of the deployed migrate function now
 
 check-health: ## GET /health/live and /health of a deployed environment: make check-health ENV=staging
 	@$(OPS) $(ENV) check-health
+
+# Load test (infra/load: a small tokio + reqwest generator). Needs the stack of `make up`.
+LOAD_USERS ?= 50
+LOAD_SECONDS ?= 60
+.PHONY: load
+load: ## load test the local stack (run `make up` first): LOAD_USERS=50 LOAD_SECONDS=60; report in .local/load.json
+	@cargo build --quiet --release -p fp-load
+	@mkdir -p .local && ./target/release/fp-load --base-url http://$(WATCH_ADDR):$(WATCH_PORT) \
+	  --users $(LOAD_USERS) --duration $(LOAD_SECONDS) --json .local/load.json

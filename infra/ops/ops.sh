@@ -3,16 +3,18 @@
 # environment: a profile, SSO or the CI's OIDC role). Called by the Makefile:
 #   infra/ops/ops.sh <env> rollback [function]   point the alias `live` back at the previous version
 #   infra/ops/ops.sh <env> backup-now            run the backup job now, wait for its answer
-#   infra/ops/ops.sh <env> restore <key>         restore the named backup (s3 key under backups/)
+#   infra/ops/ops.sh <env> restore <id> [db]     restore backup <id> into database [db] (created when
+#                                                missing; default: the configured, empty, database)
 #   infra/ops/ops.sh <env> restore-drill         restore the latest backup into a scratch database and compare
 #   infra/ops/ops.sh <env> migrate               apply the migrations now
 #   infra/ops/ops.sh <env> check-health          GET /health and /health/live of the deployed API
-#   infra/ops/ops.sh <env> backups               list the backups in the bucket
+#   infra/ops/ops.sh <env> backups               list the backups (ids) in the bucket
 set -euo pipefail
 
 ENV="${1:?usage: ops.sh <dev|staging|prod> <command> [arg]}"
 CMD="${2:?command}"
 ARG="${3:-}"
+ARG2="${4:-}"
 case "$ENV" in dev|staging|prod) ;; *) echo "unknown environment: $ENV" >&2; exit 2 ;; esac
 STACK="football-prediction-$ENV"
 PREFIX="football-prediction-$ENV"
@@ -62,11 +64,17 @@ case "$CMD" in
     ;;
   backup-now) invoke "$PREFIX-backup" '{"mode":"backup"}' ;;
   restore)
-    [[ -n "$ARG" ]] || { echo "usage: make restore ENV=$ENV BACKUP=backups/<file>" >&2; exit 2; }
-    invoke "$PREFIX-backup" "{\"mode\":\"restore\",\"key\":\"$ARG\"}" ;;
+    [[ "$ARG" =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "usage: make restore ENV=$ENV BACKUP=<backup id> [TARGET=<database>]" >&2; exit 2; }
+    if [[ -n "$ARG2" ]]; then
+      [[ "$ARG2" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "TARGET must be a plain database name" >&2; exit 2; }
+      invoke "$PREFIX-backup" "{\"mode\":\"restore\",\"backup_id\":\"$ARG\",\"target_database\":\"$ARG2\"}"
+    else
+      invoke "$PREFIX-backup" "{\"mode\":\"restore\",\"backup_id\":\"$ARG\"}"
+    fi ;;
   restore-drill) invoke "$PREFIX-backup" '{"mode":"verify"}' ;;
   migrate) invoke "CodeDeployHook_$PREFIX-migrate" '{}' ;;
-  backups) aws s3 ls "s3://$(output BackupBucketName)/backups/" --recursive | sort | tail -40 ;;
+  backups) # backups/<id>/manifest.json marks a complete backup
+    aws s3 ls "s3://$(output BackupBucketName)/backups/" --recursive | awk '$4 ~ /manifest\.json$/ {split($4, p, "/"); print $1, $2, p[2]}' | sort | tail -40 ;;
   check-health)
     url="$(output ApiUrl)"
     log "$url"
