@@ -1,5 +1,6 @@
 //! The `health` function: `GET /health` (readiness: database and cache, each checked with its
-//! own timeout) and `GET /health/live` (liveness: touches nothing).
+//! own timeout), `GET /health/live` (liveness: touches nothing) and `GET /openapi.json` (the API's
+//! OpenAPI 3 document; this function also owns the catch-all, so unknown paths get the JSON 404).
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,11 @@ pub struct HealthReport {
 
 pub fn router(services: Services) -> Router {
     shared::http::finish(
-        Router::new().route("/health", get(readiness)).route("/health/live", get(liveness)).with_state(services),
+        Router::new()
+            .route("/health", get(readiness))
+            .route("/health/live", get(liveness))
+            .route("/openapi.json", get(openapi))
+            .with_state(services),
     )
 }
 
@@ -56,6 +61,11 @@ async fn readiness(State(services): State<Services>) -> impl IntoResponse {
         checks: Checks { database, cache },
     };
     (code, [("cache-control", "no-store")], Json(report))
+}
+
+/// `GET /openapi.json`: the OpenAPI 3 document of every route of every function.
+async fn openapi() -> impl IntoResponse {
+    ([("cache-control", "public, max-age=300")], Json(shared::openapi::json()))
 }
 
 async fn liveness() -> impl IntoResponse {

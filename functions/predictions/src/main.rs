@@ -1,0 +1,9 @@
+use shared::{Config, Services};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    shared::metrics::init("predictions");
+    let services = Services::new(Config::from_env()?);
+    lambda_http::run(predictions::router(services)).await
+}

@@ -1,0 +1,279 @@
+//! The predictions function against real PostgreSQL, Redis and the DynamoDB/S3 emulator: every
+//! strategy, ownership, no information from after kick-off, the warm model cache, idempotency.
+
+use std::sync::Arc;
+
+use axum::{Router, body::Body, http::Request};
+use chrono::Utc;
+use serde_json::{Value, json};
+use shared::{Services, auth::Role, config::Environment, ids::UserId, predictions::ModelCache};
+use test_support::{TestDatabase, TestResponse, config, send};
+
+/// A Redis URL where nothing listens: every cache call fails fast, as in an outage.
+const NO_REDIS: &str = "redis://127.0.0.1:1";
+
+async fn seeded() -> TestDatabase {
+    let db = TestDatabase::new().await;
+    shared::demo::seed(&db.pool, Environment::Local, Utc::now()).await.expect("demo data");
+    db
+}
+
+async fn token(services: &Services, db: &TestDatabase, username: &str) -> String {
+    let (id, role): (i64, String) = sqlx::query_as("SELECT id, role FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(&db.pool)
+        .await
+        .expect("user");
+    let role = if role == "admin" { Role::Admin } else { Role::User };
+    services.token_keys().await.expect("keys").issue(UserId(id), role, Utc::now()).0
+}
+
+async fn add_user(db: &TestDatabase, username: &str) {
+    sqlx::query("INSERT INTO users (username, password_hash) VALUES ($1, '$argon2id$v=19$m=19456,t=2,p=1$x$y')")
+        .bind(username)
+        .execute(&db.pool)
+        .await
+        .expect("user");
+}
+
+async fn post(router: &Router, token: &str, body: Value, key: Option<&str>) -> TestResponse {
+    let mut req = Request::post("/api/predictions")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json");
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    send(router, req.body(Body::from(body.to_string())).unwrap()).await
+}
+
+async fn get(router: &Router, uri: &str, token: &str) -> TestResponse {
+    send(router, Request::get(uri).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap())
+        .await
+}
+
+async fn upcoming_match(db: &TestDatabase) -> i64 {
+    sqlx::query_scalar("SELECT id FROM matches WHERE status = 'TIMED' ORDER BY kickoff_at, id LIMIT 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+/// A played match of matchday `n`.
+async fn played_match(db: &TestDatabase, matchday: i32) -> i64 {
+    sqlx::query_scalar("SELECT id FROM matches WHERE matchday = $1 AND status = 'FINISHED' ORDER BY id LIMIT 1")
+        .bind(matchday)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+fn assert_prediction(body: &Value, match_id: i64, strategy: &str) {
+    assert!(body["id"].as_str().unwrap().starts_with("pred_"), "{body}");
+    assert_eq!(body["match_id"], format!("match_{match_id}"));
+    assert_eq!(body["strategy_type"], strategy);
+    assert!(!body["model_version"].as_str().unwrap().is_empty());
+    let p = &body["probabilities"];
+    let sum = p["home"].as_f64().unwrap() + p["draw"].as_f64().unwrap() + p["away"].as_f64().unwrap();
+    assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+    for v in [&p["home"], &p["draw"], &p["away"], &body["markets"]["over_2_5"], &body["markets"]["btts"]] {
+        let v = v.as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{body}");
+    }
+    assert!(body["expected_goals"]["home"].as_f64().unwrap() > 0.0);
+    assert!(body["most_likely_score"]["home"].is_number());
+    assert!(body["created_at"].is_string());
+}
+
+#[tokio::test]
+async fn every_strategy_predicts_an_upcoming_match_and_only_its_owner_or_an_admin_reads_it() {
+    let db = seeded().await;
+    add_user(&db, "someone_else").await;
+    let services = test_support::services(&db);
+    let user = token(&services, &db, "test_user").await;
+    let other = token(&services, &db, "someone_else").await;
+    let admin = token(&services, &db, "test_admin").await;
+    let router = predictions::router(services);
+    let m = upcoming_match(&db).await;
+
+    let mut ids = Vec::new();
+    for strategy in ["statistical", "historical", "ml_model"] {
+        let res =
+            post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": strategy}), None).await;
+        assert_eq!(res.status, 201, "{strategy}: {}", res.text);
+        assert_prediction(&res.body, m, strategy);
+        assert!(res.headers["server-timing"].to_str().unwrap().contains("model;dur="));
+        let id = res.body["id"].as_str().unwrap().to_string();
+
+        let back = get(&router, &format!("/api/predictions/{id}"), &user).await;
+        assert_eq!(back.status, 200);
+        assert_eq!(back.body, res.body);
+        assert_eq!(get(&router, &format!("/api/predictions/{id}"), &other).await.status, 404);
+        assert_eq!(get(&router, &format!("/api/predictions/{id}"), &admin).await.status, 200);
+        ids.push(id);
+    }
+
+    let list = get(&router, "/api/predictions?limit=2", &user).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert_eq!(list.body["items"][0]["id"], ids[2].as_str(), "newest first");
+    let cursor = list.body["next_cursor"].as_str().unwrap().to_string();
+    let next = get(&router, &format!("/api/predictions?limit=2&cursor={cursor}"), &user).await;
+    assert_eq!(next.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(next.body["items"][0]["id"], ids[0].as_str());
+    assert!(next.body["next_cursor"].is_null());
+    let filtered = get(&router, "/api/predictions?strategy_type=historical", &user).await;
+    assert_eq!(filtered.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(get(&router, "/api/predictions", &other).await.body["items"].as_array().unwrap().len(), 0);
+    let bad = get(&router, "/api/predictions?strategy_type=magic", &user).await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn bad_requests_are_named() {
+    let db = seeded().await;
+    let services = test_support::services(&db);
+    let user = token(&services, &db, "test_user").await;
+    let router = predictions::router(services);
+    let m = upcoming_match(&db).await;
+
+    let res = post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": "magic"}), None).await;
+    assert_eq!(res.status, 400);
+    assert!(res.body["error"]["message"].as_str().unwrap().starts_with("strategy_type:"), "{}", res.text);
+    let res = post(&router, &user, json!({"match_id": "9", "strategy_type": "statistical"}), None).await;
+    assert_eq!(res.status, 400);
+    assert!(res.body["error"]["message"].as_str().unwrap().starts_with("match_id:"), "{}", res.text);
+    let res = post(&router, &user, json!({"match_id": "match_999999", "strategy_type": "statistical"}), None).await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    let res = post(&router, &user, json!({"strategy_type": "statistical"}), None).await;
+    assert_eq!(res.status, 400);
+    assert!(res.text.contains("match_id"));
+    assert_eq!(test_support::get(&router, "/api/predictions").await.status, 401);
+    assert_eq!(get(&router, "/api/predictions/match_1", &user).await.status, 400);
+    assert_eq!(get(&router, "/api/predictions/pred_999999", &user).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_warm_request_does_not_refit_and_a_new_result_does() {
+    let db = seeded().await;
+    let services = test_support::services(&db);
+    let user = token(&services, &db, "test_user").await;
+    let models = Arc::new(ModelCache::new());
+    let router = predictions::router_with(services.clone(), models.clone());
+    let m = upcoming_match(&db).await;
+    let body = json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"});
+
+    let first = post(&router, &user, body.clone(), None).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(models.fits(), 1);
+    let second = post(&router, &user, body.clone(), None).await;
+    assert_eq!(second.status, 201);
+    assert_eq!(models.fits(), 1, "the warm request refitted");
+    assert!(second.headers["server-timing"].to_str().unwrap().contains("desc=\"memory\""));
+    assert_eq!(second.body["probabilities"], first.body["probabilities"]);
+
+    // A cold instance finds the model in Redis: no fit either.
+    let cold = Arc::new(ModelCache::new());
+    let res = post(&predictions::router_with(services.clone(), cold.clone()), &user, body.clone(), None).await;
+    assert_eq!(res.status, 201);
+    assert_eq!(cold.fits(), 0);
+    assert!(res.headers["server-timing"].to_str().unwrap().contains("desc=\"redis\""));
+
+    // A new result before kick-off changes the data version: the next request refits.
+    sqlx::query(
+        "UPDATE matches SET home_goals = home_goals + 3 WHERE id = (SELECT id FROM matches WHERE status = 'FINISHED' ORDER BY kickoff_at DESC, id LIMIT 1)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let res = post(&router, &user, body, None).await;
+    assert_eq!(res.status, 201);
+    assert_eq!(models.fits(), 2);
+    assert_ne!(res.body["probabilities"], first.body["probabilities"]);
+}
+
+#[tokio::test]
+async fn a_played_match_is_predicted_from_earlier_data_only() {
+    let db = seeded().await;
+    // No Redis and a fresh model cache per request: every prediction is fitted from the database.
+    let services = Services::with_pool(config(&db.url, NO_REDIS), db.pool.clone());
+    let user = token(&services, &db, "test_user").await;
+    let m = played_match(&db, 6).await;
+    let predict = |strategy: &'static str| {
+        let services = services.clone();
+        let user = user.clone();
+        async move {
+            let router = predictions::router_with(services, Arc::new(ModelCache::new()));
+            let res =
+                post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": strategy}), None).await;
+            assert_eq!(res.status, 201, "{strategy}: {}", res.text);
+            assert_prediction(&res.body, m, strategy);
+            res.body["probabilities"].clone()
+        }
+    };
+    let mut before = Vec::new();
+    for s in ["statistical", "historical", "ml_model"] {
+        before.push(predict(s).await);
+    }
+    // Results of this match and of later matchdays change: the predictions do not.
+    sqlx::query("UPDATE matches SET home_goals = 7, away_goals = 0 WHERE matchday >= 6 AND status = 'FINISHED'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    for (i, s) in ["statistical", "historical", "ml_model"].into_iter().enumerate() {
+        assert_eq!(predict(s).await, before[i], "{s} used a result from after kick-off");
+    }
+    // An earlier result does change them (the test can see a difference).
+    sqlx::query("UPDATE matches SET home_goals = 0, away_goals = 6 WHERE matchday <= 3 AND status = 'FINISHED'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_ne!(predict("statistical").await, before[0]);
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_the_first_response_and_refuses_another_body() {
+    let db = seeded().await;
+    let services = test_support::services(&db);
+    let user = token(&services, &db, "test_user").await;
+    let router = predictions::router(services);
+    let m = upcoming_match(&db).await;
+    let key = format!("key-{}", uuid_like());
+    let body = json!({"match_id": format!("match_{m}"), "strategy_type": "historical"});
+
+    let first = post(&router, &user, body.clone(), Some(&key)).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = post(&router, &user, body.clone(), Some(&key)).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body, first.body, "the first response is replayed");
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM predictions").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(rows, 1, "a replay writes nothing");
+
+    let other_body = json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"});
+    let res = post(&router, &user, other_body, Some(&key)).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    assert_eq!(res.body["error"]["code"], "unprocessable");
+
+    // Without a key every request is a new prediction.
+    assert_ne!(post(&router, &user, body.clone(), None).await.body["id"], first.body["id"]);
+    let res = post(&router, &user, body, Some("bad key with spaces")).await;
+    assert_eq!(res.status, 400);
+}
+
+#[tokio::test]
+async fn predictions_work_while_redis_is_down() {
+    let db = seeded().await;
+    let services = Services::with_pool(config(&db.url, NO_REDIS), db.pool.clone());
+    let user = token(&services, &db, "test_user").await;
+    let router = predictions::router(services);
+    let m = upcoming_match(&db).await;
+    let started = std::time::Instant::now();
+    let res =
+        post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"}), None).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_prediction(&res.body, m, "statistical");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}

@@ -1,0 +1,551 @@
+//! Competitions, teams and matches: the read side. Queries, filters with 400s that name the bad
+//! parameter, keyset pagination on `(kickoff_at, id)` ([`cursor`]), and cache-aside in Redis.
+//!
+//! # Cache
+//!
+//! Every answer is cached under `fp:catalog:...` with a time to live per kind of data
+//! ([`Ttl`]): competitions and teams change rarely (1 h), lists of matches change as results
+//! come in (30 s), a finished match hardly ever (1 h; 60 s while it is to be played). Keys carry
+//! the data version of the competitions (`competitions.data_version`, bumped by ingestion and
+//! import with every change), so new data makes older entries unreachable at once; the TTL
+//! bounds staleness for writers that do not bump it. A Redis failure is a miss (logged by
+//! [`Cache`](crate::cache::Cache)) and the answer comes from PostgreSQL.
+
+pub mod cursor;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, PgPool};
+use utoipa::{IntoParams, ToSchema};
+
+pub use cursor::Cursor;
+
+use crate::{
+    Services,
+    http::ApiError,
+    ids::{MatchId, TeamId},
+    metrics::{self, MetricValue},
+};
+
+/// Page size of `GET /api/matches` when `limit` is absent, and its maximum.
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+/// Time to live of each kind of cached answer.
+pub struct Ttl;
+
+impl Ttl {
+    pub const COMPETITIONS: Duration = Duration::from_secs(3600);
+    pub const TEAMS: Duration = Duration::from_secs(3600);
+    pub const MATCH_LIST: Duration = Duration::from_secs(30);
+    pub const MATCH_FINISHED: Duration = Duration::from_secs(3600);
+    pub const MATCH_OPEN: Duration = Duration::from_secs(60);
+}
+
+/// The statuses a match can have (football-data.org's).
+pub const STATUSES: [&str; 9] =
+    ["SCHEDULED", "TIMED", "IN_PLAY", "PAUSED", "FINISHED", "POSTPONED", "SUSPENDED", "CANCELLED", "AWARDED"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Competition {
+    /// football-data.org's code, e.g. `PL`.
+    #[schema(example = "PL")]
+    pub code: String,
+    pub name: String,
+    pub area: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Team {
+    /// Public id, `team_<n>`.
+    #[schema(value_type = String, example = "team_65")]
+    pub id: TeamId,
+    pub name: String,
+    pub short_name: Option<String>,
+    pub tla: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Score {
+    pub home: i16,
+    pub away: i16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Match {
+    /// Public id, `match_<n>`.
+    #[schema(value_type = String, example = "match_9")]
+    pub id: MatchId,
+    #[schema(example = "PL")]
+    pub competition: String,
+    /// The year the season starts.
+    pub season: i32,
+    pub matchday: Option<i32>,
+    pub kickoff_at: DateTime<Utc>,
+    /// SCHEDULED, TIMED, IN_PLAY, PAUSED, FINISHED, POSTPONED, SUSPENDED, CANCELLED or AWARDED.
+    #[schema(example = "FINISHED")]
+    pub status: String,
+    pub home_team: Team,
+    pub away_team: Team,
+    /// Full-time score; null until known.
+    pub score: Option<Score>,
+}
+
+/// One bookmaker's prices for one market and phase: `prices` maps outcomes (`home`, `draw`,
+/// `away` for `1x2`; `over`, `under` for `over_under_2_5`) to decimal odds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OddsQuote {
+    pub bookmaker: String,
+    #[schema(example = "1x2")]
+    pub market: String,
+    /// `opening` or `closing`.
+    pub phase: String,
+    pub prices: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MatchDetail {
+    #[serde(flatten)]
+    pub r#match: Match,
+    /// Bookmaker odds when known (empty otherwise).
+    pub odds: Vec<OddsQuote>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompetitionList {
+    pub items: Vec<Competition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TeamList {
+    pub items: Vec<Team>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MatchPage {
+    pub items: Vec<Match>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The raw query of `GET /api/teams`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TeamsQuery {
+    /// Competition code (`PL`); all teams when absent.
+    pub competition: Option<String>,
+}
+
+/// The raw query of `GET /api/matches`: every field is validated by [`MatchFilter::parse`], which
+/// names the bad one.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MatchesQuery {
+    /// Competition code, e.g. `PL`.
+    pub competition: Option<String>,
+    /// A team id (`team_65`): its home and away matches.
+    pub team: Option<String>,
+    /// A status or a comma-separated list of them (`FINISHED`, `TIMED,SCHEDULED`).
+    pub status: Option<String>,
+    /// Kick-off on or after: `YYYY-MM-DD` (start of the day, UTC) or RFC 3339.
+    pub date_from: Option<String>,
+    /// Kick-off on or before: `YYYY-MM-DD` (the whole day, UTC) or RFC 3339.
+    pub date_to: Option<String>,
+    /// Page size, 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A validated `GET /api/matches` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchFilter {
+    pub competition: Option<String>,
+    pub team: Option<TeamId>,
+    pub statuses: Option<Vec<String>>,
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    pub to: Option<DateTime<Utc>>,
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+/// Validates a competition code (`PL`, `DEMO`): 400 naming `field` otherwise.
+pub fn parse_competition_code(value: &str, field: &str) -> Result<String, ApiError> {
+    let code = value.trim().to_ascii_uppercase();
+    if (2..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(code)
+    } else {
+        Err(ApiError::invalid_field(field, "expected a competition code such as PL"))
+    }
+}
+
+/// Parses a page size: 1..=max, default `default`.
+pub fn parse_limit(value: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid_field("limit", format!("expected an integer from 1 to {max}"))),
+        },
+    }
+}
+
+fn parse_bound(value: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
+    let value = value.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let date = if end_of_day { date.succ_opt() } else { Some(date) };
+        return date
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+            .ok_or_else(|| ApiError::invalid_field(field, "date out of range"));
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| {
+            let t = t.with_timezone(&Utc);
+            // An exclusive upper bound one microsecond after the instant makes `date_to` inclusive.
+            if end_of_day { t + chrono::Duration::microseconds(1) } else { t }
+        })
+        .map_err(|_| ApiError::invalid_field(field, "expected a date (YYYY-MM-DD) or an RFC 3339 date-time"))
+}
+
+impl MatchFilter {
+    pub fn parse(q: &MatchesQuery) -> Result<Self, ApiError> {
+        let competition = q.competition.as_deref().map(|c| parse_competition_code(c, "competition")).transpose()?;
+        let team = q
+            .team
+            .as_deref()
+            .map(|t| TeamId::parse(t.trim()).map_err(|e| ApiError::invalid_field("team", e)))
+            .transpose()?;
+        let statuses = match q.status.as_deref() {
+            None => None,
+            Some(s) => {
+                let mut list = Vec::new();
+                for part in s.split(',').map(|p| p.trim().to_ascii_uppercase()).filter(|p| !p.is_empty()) {
+                    if !STATUSES.contains(&part.as_str()) {
+                        return Err(ApiError::invalid_field(
+                            "status",
+                            format!("expected one of {}", STATUSES.join(", ")),
+                        ));
+                    }
+                    if !list.contains(&part) {
+                        list.push(part);
+                    }
+                }
+                if list.is_empty() {
+                    return Err(ApiError::invalid_field("status", "empty"));
+                }
+                list.sort();
+                Some(list)
+            }
+        };
+        let from = q.date_from.as_deref().map(|v| parse_bound(v, "date_from", false)).transpose()?;
+        let to = q.date_to.as_deref().map(|v| parse_bound(v, "date_to", true)).transpose()?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(ApiError::invalid_field("date_to", "must not be before date_from"));
+        }
+        let limit = parse_limit(q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+        let after = q.cursor.as_deref().map(|c| Cursor::decode(c.trim(), "cursor")).transpose()?;
+        Ok(Self { competition, team, statuses, from, to, limit, after })
+    }
+
+    /// A stable digest of the filter, for the cache key.
+    fn digest(&self) -> String {
+        let text = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
+            self.competition,
+            self.team.map(|t| t.0),
+            self.statuses,
+            self.from.map(|t| t.timestamp_micros()),
+            self.to.map(|t| t.timestamp_micros()),
+            self.limit,
+            self.after.map(|c| (c.at.timestamp_micros(), c.id)),
+        );
+        hex::encode(&Sha256::digest(text.as_bytes())[..12])
+    }
+}
+
+const MATCH_COLUMNS: &str = "m.id, c.code AS competition, m.season, m.matchday, m.kickoff_at, m.status,
+    m.home_team_id, ht.name AS home_name, ht.short_name AS home_short, ht.tla AS home_tla,
+    m.away_team_id, at.name AS away_name, at.short_name AS away_short, at.tla AS away_tla,
+    m.home_goals, m.away_goals
+    FROM matches m
+    JOIN competitions c ON c.id = m.competition_id
+    JOIN teams ht ON ht.id = m.home_team_id
+    JOIN teams at ON at.id = m.away_team_id";
+
+#[derive(Debug, FromRow)]
+struct MatchRow {
+    id: i64,
+    competition: String,
+    season: i32,
+    matchday: Option<i32>,
+    kickoff_at: DateTime<Utc>,
+    status: String,
+    home_team_id: i64,
+    home_name: String,
+    home_short: Option<String>,
+    home_tla: Option<String>,
+    away_team_id: i64,
+    away_name: String,
+    away_short: Option<String>,
+    away_tla: Option<String>,
+    home_goals: Option<i16>,
+    away_goals: Option<i16>,
+}
+
+impl From<MatchRow> for Match {
+    fn from(r: MatchRow) -> Self {
+        Match {
+            id: MatchId(r.id),
+            competition: r.competition,
+            season: r.season,
+            matchday: r.matchday,
+            kickoff_at: r.kickoff_at,
+            status: r.status,
+            home_team: Team {
+                id: TeamId(r.home_team_id),
+                name: r.home_name,
+                short_name: r.home_short,
+                tla: r.home_tla,
+            },
+            away_team: Team {
+                id: TeamId(r.away_team_id),
+                name: r.away_name,
+                short_name: r.away_short,
+                tla: r.away_tla,
+            },
+            score: match (r.home_goals, r.away_goals) {
+                (Some(home), Some(away)) => Some(Score { home, away }),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Records a cache hit or miss of `kind` (`cache_hits_total` / `cache_misses_total`).
+pub fn record_cache(kind: &str, hit: bool) {
+    let name = if hit { "cache_hits_total" } else { "cache_misses_total" };
+    metrics::emit(&[("kind", kind)], &[(name, MetricValue::Count(1.0))]);
+}
+
+/// Cache-aside: the cached value of `key`, else `load()` stored with `ttl`.
+pub async fn cached<T, F>(services: &Services, kind: &str, key: &str, ttl: Duration, load: F) -> Result<T, ApiError>
+where
+    T: Serialize + DeserializeOwned,
+    F: std::future::Future<Output = Result<T, ApiError>>,
+{
+    if let Some(value) = services.cache.get_json::<T>(key).await {
+        record_cache(kind, true);
+        return Ok(value);
+    }
+    record_cache(kind, false);
+    let value = load.await?;
+    services.cache.set_json(key, &value, ttl).await;
+    Ok(value)
+}
+
+/// The version of the catalog data, part of every catalog cache key: the database's name (so
+/// that two databases sharing one Redis, as tests and a local stack do, never share entries) and
+/// the data versions of all competitions together.
+pub async fn data_version(pool: &PgPool) -> Result<String, ApiError> {
+    let (db, sum, count): (String, i64, i64) = sqlx::query_as(
+        "SELECT current_database()::text, COALESCE(SUM(data_version), 0)::bigint, COUNT(*) FROM competitions",
+    )
+    .fetch_one(pool)
+    .await?;
+    // The count makes a new competition a new version even before anything bumps it.
+    Ok(format!("{db}:{sum}.{count}"))
+}
+
+/// `GET /api/competitions`.
+pub async fn competitions(services: &Services) -> Result<CompetitionList, ApiError> {
+    let pool = services.db.pool().await?;
+    let version = data_version(pool).await?;
+    let key = format!("catalog:competitions:v{version}");
+    cached(services, "competitions", &key, Ttl::COMPETITIONS, async {
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT code, name, area FROM competitions ORDER BY code").fetch_all(pool).await?;
+        Ok(CompetitionList {
+            items: rows.into_iter().map(|(code, name, area)| Competition { code, name, area }).collect(),
+        })
+    })
+    .await
+}
+
+/// `GET /api/teams?competition=`: the teams that play in the competition (all teams without one).
+/// An unknown competition is a 404.
+pub async fn teams(services: &Services, query: &TeamsQuery) -> Result<TeamList, ApiError> {
+    let code = query.competition.as_deref().map(|c| parse_competition_code(c, "competition")).transpose()?;
+    let pool = services.db.pool().await?;
+    let version = data_version(pool).await?;
+    let key = format!("catalog:teams:v{version}:{}", code.as_deref().unwrap_or("*"));
+    cached(services, "teams", &key, Ttl::TEAMS, async {
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = match &code {
+            None => {
+                sqlx::query_as("SELECT id, name, short_name, tla FROM teams ORDER BY name, id").fetch_all(pool).await?
+            }
+            Some(code) => {
+                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM competitions WHERE code = $1)")
+                    .bind(code)
+                    .fetch_one(pool)
+                    .await?;
+                if !exists {
+                    return Err(ApiError::NotFound(format!("no competition {code}")));
+                }
+                sqlx::query_as(
+                    "SELECT t.id, t.name, t.short_name, t.tla FROM teams t
+                     WHERE EXISTS (SELECT 1 FROM matches m JOIN competitions c ON c.id = m.competition_id
+                                   WHERE c.code = $1 AND (m.home_team_id = t.id OR m.away_team_id = t.id))
+                     ORDER BY t.name, t.id",
+                )
+                .bind(code)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(TeamList {
+            items: rows
+                .into_iter()
+                .map(|(id, name, short_name, tla)| Team { id: TeamId(id), name, short_name, tla })
+                .collect(),
+        })
+    })
+    .await
+}
+
+/// `GET /api/matches`: one page ordered by `(kickoff_at, id)`, starting after the cursor.
+pub async fn list_matches(services: &Services, filter: &MatchFilter) -> Result<MatchPage, ApiError> {
+    let pool = services.db.pool().await?;
+    let version = data_version(pool).await?;
+    let key = format!("catalog:matches:v{version}:{}", filter.digest());
+    cached(services, "match_list", &key, Ttl::MATCH_LIST, query_matches(pool, filter)).await
+}
+
+/// The page from PostgreSQL (no cache).
+pub async fn query_matches(pool: &PgPool, filter: &MatchFilter) -> Result<MatchPage, ApiError> {
+    let sql = format!(
+        "SELECT {MATCH_COLUMNS}
+         WHERE ($1::text IS NULL OR c.code = $1)
+           AND ($2::bigint IS NULL OR m.home_team_id = $2 OR m.away_team_id = $2)
+           AND ($3::text[] IS NULL OR m.status = ANY($3))
+           AND ($4::timestamptz IS NULL OR m.kickoff_at >= $4)
+           AND ($5::timestamptz IS NULL OR m.kickoff_at < $5)
+           AND ($6::timestamptz IS NULL OR (m.kickoff_at, m.id) > ($6, $7))
+         ORDER BY m.kickoff_at, m.id
+         LIMIT $8"
+    );
+    let mut rows: Vec<MatchRow> = sqlx::query_as(&sql)
+        .bind(&filter.competition)
+        .bind(filter.team.map(|t| t.0))
+        .bind(&filter.statuses)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.after.map(|c| c.at))
+        .bind(filter.after.map(|c| c.id).unwrap_or(0))
+        .bind(filter.limit + 1)
+        .fetch_all(pool)
+        .await?;
+    let more = rows.len() as i64 > filter.limit;
+    rows.truncate(filter.limit as usize);
+    let next_cursor = if more { rows.last().map(|r| Cursor::new(r.kickoff_at, r.id).encode()) } else { None };
+    Ok(MatchPage { items: rows.into_iter().map(Match::from).collect(), next_cursor })
+}
+
+/// `GET /api/matches/{id}`: 404 when unknown.
+pub async fn match_detail(services: &Services, id: MatchId) -> Result<MatchDetail, ApiError> {
+    let pool = services.db.pool().await?;
+    let version = data_version(pool).await?;
+    let key = format!("catalog:match:v{version}:{}", id.0);
+    if let Some(value) = services.cache.get_json::<MatchDetail>(&key).await {
+        record_cache("match", true);
+        return Ok(value);
+    }
+    record_cache("match", false);
+    let detail = load_match_detail(pool, id).await?;
+    let ttl = if detail.r#match.status == "FINISHED" { Ttl::MATCH_FINISHED } else { Ttl::MATCH_OPEN };
+    services.cache.set_json(&key, &detail, ttl).await;
+    Ok(detail)
+}
+
+/// The match with its odds from PostgreSQL (no cache).
+pub async fn load_match_detail(pool: &PgPool, id: MatchId) -> Result<MatchDetail, ApiError> {
+    let row: Option<MatchRow> =
+        sqlx::query_as(&format!("SELECT {MATCH_COLUMNS} WHERE m.id = $1")).bind(id.0).fetch_optional(pool).await?;
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("no match {id}")))?;
+    let quotes: Vec<(String, String, String, String, f64)> = sqlx::query_as(
+        "SELECT bookmaker, market, phase, outcome, price::float8 FROM match_odds WHERE match_id = $1
+         ORDER BY bookmaker, market, phase, outcome",
+    )
+    .bind(id.0)
+    .fetch_all(pool)
+    .await?;
+    let mut odds: Vec<OddsQuote> = Vec::new();
+    for (bookmaker, market, phase, outcome, price) in quotes {
+        match odds.last_mut() {
+            Some(q) if q.bookmaker == bookmaker && q.market == market && q.phase == phase => {
+                q.prices.insert(outcome, price);
+            }
+            _ => odds.push(OddsQuote { bookmaker, market, phase, prices: BTreeMap::from([(outcome, price)]) }),
+        }
+    }
+    Ok(MatchDetail { r#match: row.into(), odds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q() -> MatchesQuery {
+        MatchesQuery::default()
+    }
+
+    fn field_of(err: ApiError) -> String {
+        err.to_string().split(':').next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let cases: Vec<(MatchesQuery, &str)> = vec![
+            (MatchesQuery { competition: Some("P-L".into()), ..q() }, "competition"),
+            (MatchesQuery { team: Some("65".into()), ..q() }, "team"),
+            (MatchesQuery { status: Some("DONE".into()), ..q() }, "status"),
+            (MatchesQuery { date_from: Some("yesterday".into()), ..q() }, "date_from"),
+            (MatchesQuery { date_to: Some("2024-13-01".into()), ..q() }, "date_to"),
+            (MatchesQuery { limit: Some("0".into()), ..q() }, "limit"),
+            (MatchesQuery { limit: Some("101".into()), ..q() }, "limit"),
+            (MatchesQuery { limit: Some("ten".into()), ..q() }, "limit"),
+            (MatchesQuery { cursor: Some("nope".into()), ..q() }, "cursor"),
+            (
+                MatchesQuery { date_from: Some("2024-05-02".into()), date_to: Some("2024-05-01".into()), ..q() },
+                "date_to",
+            ),
+        ];
+        for (query, field) in cases {
+            let err = MatchFilter::parse(&query).unwrap_err();
+            assert_eq!(err.status(), 400);
+            assert_eq!(field_of(err), field);
+        }
+    }
+
+    #[test]
+    fn defaults_and_normalisation() {
+        let f = MatchFilter::parse(&MatchesQuery {
+            competition: Some("pl".into()),
+            status: Some("timed, finished,TIMED".into()),
+            date_from: Some("2024-05-01".into()),
+            date_to: Some("2024-05-01".into()),
+            ..q()
+        })
+        .unwrap();
+        assert_eq!(f.competition.as_deref(), Some("PL"));
+        assert_eq!(f.statuses, Some(vec!["FINISHED".to_string(), "TIMED".to_string()]));
+        assert_eq!(f.limit, DEFAULT_LIMIT);
+        assert_eq!((f.to.unwrap() - f.from.unwrap()).num_hours(), 24);
+    }
+}

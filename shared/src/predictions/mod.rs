@@ -1,0 +1,338 @@
+//! Predictions: computing with the engine from data known before kick-off, storing, reading.
+//!
+//! `POST /api/predictions` reads the match and the version of its history in one query
+//! ([`models::match_context`]), takes the fitted model from the model-state cache
+//! ([`models::ModelCache`]: this process, then Redis, then a fit), predicts (microseconds) and
+//! inserts the row: a warm request is two short queries and no fitting. With an
+//! `Idempotency-Key` the first response is recorded in DynamoDB ([`crate::idempotency`]).
+
+pub mod models;
+
+use std::{str::FromStr, time::Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use utoipa::{IntoParams, ToSchema};
+
+pub use models::{MatchContext, ModelCache, ModelSource};
+
+use crate::{
+    Services,
+    auth::AuthUser,
+    catalog::{Cursor, parse_limit},
+    engine::Strategy,
+    http::ApiError,
+    idempotency,
+    ids::{MatchId, PredictionId},
+    metrics::{self, MetricValue},
+};
+
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+/// The body of `POST /api/predictions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatePrediction {
+    #[schema(example = "match_9")]
+    pub match_id: String,
+    /// `statistical`, `historical` or `ml_model`.
+    #[schema(example = "statistical")]
+    pub strategy_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Probabilities {
+    pub home: f64,
+    pub draw: f64,
+    pub away: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExpectedGoals {
+    pub home: f64,
+    pub away: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LikelyScore {
+    pub home: i16,
+    pub away: i16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Markets {
+    /// Probability of three goals or more.
+    pub over_2_5: f64,
+    /// Probability that both teams score.
+    pub btts: f64,
+}
+
+/// A stored prediction (DESIGN.md section 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Prediction {
+    #[schema(value_type = String, example = "pred_1")]
+    pub id: PredictionId,
+    #[schema(value_type = String, example = "match_9")]
+    pub match_id: MatchId,
+    #[schema(example = "statistical")]
+    pub strategy_type: String,
+    pub model_version: String,
+    /// Home win, draw, away win; they sum to 1.
+    pub probabilities: Probabilities,
+    pub expected_goals: ExpectedGoals,
+    pub most_likely_score: LikelyScore,
+    pub markets: Markets,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PredictionPage {
+    pub items: Vec<Prediction>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The raw query of `GET /api/predictions` (the caller's predictions, newest first).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PredictionsQuery {
+    /// Only predictions of this match (`match_9`).
+    pub match_id: Option<String>,
+    /// Only this strategy.
+    pub strategy_type: Option<String>,
+    /// Page size, 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Parses a strategy name: a 400 naming `strategy_type` otherwise.
+pub fn parse_strategy(value: &str) -> Result<Strategy, ApiError> {
+    Strategy::from_str(value.trim())
+        .map_err(|_| ApiError::invalid_field("strategy_type", "expected statistical, historical or ml_model"))
+}
+
+#[derive(FromRow)]
+struct PredictionRow {
+    id: i64,
+    match_id: i64,
+    user_id: Option<i64>,
+    strategy_type: String,
+    model_version: String,
+    p_home: f64,
+    p_draw: f64,
+    p_away: f64,
+    expected_goals_home: f64,
+    expected_goals_away: f64,
+    likely_home_goals: i16,
+    likely_away_goals: i16,
+    p_over_2_5: f64,
+    p_btts: f64,
+    created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+    expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts, created_at";
+
+impl From<PredictionRow> for Prediction {
+    fn from(r: PredictionRow) -> Self {
+        Prediction {
+            id: PredictionId(r.id),
+            match_id: MatchId(r.match_id),
+            strategy_type: r.strategy_type,
+            model_version: r.model_version,
+            probabilities: Probabilities { home: r.p_home, draw: r.p_draw, away: r.p_away },
+            expected_goals: ExpectedGoals { home: r.expected_goals_home, away: r.expected_goals_away },
+            most_likely_score: LikelyScore { home: r.likely_home_goals, away: r.likely_away_goals },
+            markets: Markets { over_2_5: r.p_over_2_5, btts: r.p_btts },
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Where a prediction request spent its time (milliseconds), sent as `Server-Timing`.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    pub context_ms: f64,
+    pub model_ms: f64,
+    pub predict_ms: f64,
+    pub store_ms: f64,
+    pub model_source: Option<ModelSource>,
+}
+
+impl Timings {
+    pub fn header(&self) -> String {
+        format!(
+            "ctx;dur={:.2}, model;dur={:.2};desc=\"{}\", predict;dur={:.3}, store;dur={:.2}",
+            self.context_ms,
+            self.model_ms,
+            self.model_source.map(ModelSource::as_str).unwrap_or("-"),
+            self.predict_ms,
+            self.store_ms
+        )
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Computes and stores a prediction for `user`.
+pub async fn create(
+    services: &Services,
+    models: &ModelCache,
+    user: &AuthUser,
+    request: &CreatePrediction,
+) -> Result<(Prediction, Timings), ApiError> {
+    let match_id = MatchId::parse(request.match_id.trim()).map_err(|e| ApiError::invalid_field("match_id", e))?;
+    let strategy = parse_strategy(&request.strategy_type)?;
+    let mut timings = Timings::default();
+
+    let started = Instant::now();
+    let pool = services.db.pool().await?;
+    let ctx = models::match_context(pool, match_id.0)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no match {match_id}")))?;
+    timings.context_ms = ms(started);
+
+    let started = Instant::now();
+    let (model, source) = models.model(services, strategy, &ctx).await?;
+    timings.model_ms = ms(started);
+    timings.model_source = Some(source);
+
+    let started = Instant::now();
+    let p = model.predict(&ctx.home_name, &ctx.away_name);
+    timings.predict_ms = ms(started);
+    let sum = p.p_home + p.p_draw + p.p_away;
+    if !(sum.is_finite() && sum > 0.0) {
+        return Err(ApiError::internal(format!("the {strategy} model gave no probabilities")));
+    }
+    let (home, draw) = (p.p_home / sum, p.p_draw / sum);
+    let away = (1.0 - home - draw).max(0.0);
+
+    let started = Instant::now();
+    let row: PredictionRow = sqlx::query_as(&format!(
+        "INSERT INTO predictions (match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+             expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+    ))
+    .bind(match_id.0)
+    .bind(user.id.0)
+    .bind(strategy.as_str())
+    .bind(p.model_version.chars().take(100).collect::<String>())
+    .bind(home)
+    .bind(draw)
+    .bind(away)
+    .bind(p.expected_goals_home.clamp(0.0, 20.0))
+    .bind(p.expected_goals_away.clamp(0.0, 20.0))
+    .bind(i16::from(p.most_likely_score.0.min(20)))
+    .bind(i16::from(p.most_likely_score.1.min(20)))
+    .bind(p.over_2_5.clamp(0.0, 1.0))
+    .bind(p.btts.clamp(0.0, 1.0))
+    .fetch_one(pool)
+    .await?;
+    timings.store_ms = ms(started);
+    Ok((row.into(), timings))
+}
+
+/// The outcome of `POST /api/predictions` with its idempotency handling.
+pub enum Created {
+    New(Prediction, Timings),
+    Replayed { status: u16, body: serde_json::Value },
+}
+
+/// [`create`] behind the `Idempotency-Key` (when given): the same key and body within 24 hours
+/// returns the first response, another body is a 422. Emits `predictions_total`.
+pub async fn create_idempotent(
+    services: &Services,
+    models: &ModelCache,
+    user: &AuthUser,
+    key: Option<&str>,
+    request: &CreatePrediction,
+) -> Result<Created, ApiError> {
+    let strategy_label = Strategy::from_str(request.strategy_type.trim()).map(Strategy::as_str).unwrap_or("invalid");
+    let result = async {
+        let Some(key) = key else {
+            let (p, t) = create(services, models, user, request).await?;
+            return Ok(Created::New(p, t));
+        };
+        let body = serde_json::json!({"match_id": request.match_id, "strategy_type": request.strategy_type});
+        let hash = idempotency::body_hash(&body);
+        let scope = user.id.to_string();
+        match idempotency::begin(services, &scope, key, &hash).await? {
+            idempotency::Begin::Replay { status, body } => Ok(Created::Replayed { status, body }),
+            idempotency::Begin::Proceed(reservation) => match create(services, models, user, request).await {
+                Ok((p, t)) => {
+                    let value = serde_json::to_value(&p).map_err(ApiError::internal)?;
+                    idempotency::complete(services, &reservation, 201, &value).await?;
+                    Ok(Created::New(p, t))
+                }
+                Err(e) => {
+                    idempotency::abandon(services, &reservation).await;
+                    Err(e)
+                }
+            },
+        }
+    }
+    .await;
+    let outcome = match &result {
+        Ok(Created::New(..)) => "created",
+        Ok(Created::Replayed { .. }) => "replayed",
+        Err(e) if e.status().is_client_error() => "rejected",
+        Err(_) => "error",
+    };
+    metrics::emit(
+        &[("strategy_type", strategy_label), ("result", outcome)],
+        &[("predictions_total", MetricValue::Count(1.0))],
+    );
+    result
+}
+
+/// `GET /api/predictions/{id}`: the owner's or, for an admin, anyone's; else 404.
+pub async fn get(services: &Services, user: &AuthUser, id: PredictionId) -> Result<Prediction, ApiError> {
+    let pool = services.db.pool().await?;
+    let row: Option<PredictionRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM predictions WHERE id = $1"))
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(r) if user.is_admin() || r.user_id == Some(user.id.0) => Ok(r.into()),
+        _ => Err(ApiError::NotFound(format!("no prediction {id}"))),
+    }
+}
+
+/// `GET /api/predictions`: the caller's predictions, newest first, keyset-paginated on
+/// `(created_at, id)`.
+pub async fn list(services: &Services, user: &AuthUser, query: &PredictionsQuery) -> Result<PredictionPage, ApiError> {
+    let match_id = query
+        .match_id
+        .as_deref()
+        .map(|m| MatchId::parse(m.trim()).map_err(|e| ApiError::invalid_field("match_id", e)))
+        .transpose()?;
+    let strategy = query.strategy_type.as_deref().map(parse_strategy).transpose()?;
+    let limit = parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = query.cursor.as_deref().map(|c| Cursor::decode(c.trim(), "cursor")).transpose()?;
+    let pool = services.db.pool().await?;
+    let mut rows: Vec<PredictionRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM predictions
+         WHERE user_id = $1
+           AND ($2::bigint IS NULL OR match_id = $2)
+           AND ($3::text IS NULL OR strategy_type = $3)
+           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $6"
+    ))
+    .bind(user.id.0)
+    .bind(match_id.map(|m| m.0))
+    .bind(strategy.map(Strategy::as_str))
+    .bind(after.map(|c| c.at))
+    .bind(after.map(|c| c.id).unwrap_or(0))
+    .bind(limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| Cursor::new(r.created_at, r.id).encode()) } else { None };
+    Ok(PredictionPage { items: rows.into_iter().map(Prediction::from).collect(), next_cursor })
+}

@@ -1,0 +1,548 @@
+//! Model state for predictions: fitted models cached in the warm Lambda (in-process) and in Redis,
+//! keyed by the data version of the history they were fitted on, so that a new result, a score
+//! correction or new odds make a new key and the old state is never used again.
+//!
+//! A model is fitted for `(strategy, competition, kick-off)` on the competition's finished
+//! matches that kicked off before that kick-off (the engine further keeps only those whose result
+//! was known then). Its key carries `competitions.data_version` (bumped by ingestion and import),
+//! the number of those matches and their latest `updated_at` (so even a writer that forgets to
+//! bump the version invalidates), and for `ml_model` the artifact in use.
+//!
+//! `ml_model` needs a trained artifact: the active `model_versions` row's S3 object (published by
+//! the training job) when it was trained strictly before the kick-off; otherwise (no active
+//! version, an artifact trained on later data, S3 unreachable) one is trained here on the same
+//! history with a fixed seed, which is deterministic and cached with the model.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, PgPool};
+use tokio::sync::OnceCell;
+
+use crate::{
+    Services,
+    engine::{
+        self, EngineConfig, EngineError, FittedModel, MatchRecord, MlArtifact, MlTrainConfig, Strategy,
+        data::{BookOdds, MatchOdds, Odds1x2, OddsOverUnder},
+    },
+    http::ApiError,
+};
+
+/// How long a fitted model stays in Redis (its key changes anyway when the data does).
+pub const REDIS_TTL: Duration = Duration::from_secs(24 * 3600);
+/// In-process entries kept before the map is cleared (a warm Lambda serves a few kick-offs).
+const MAX_IN_PROCESS: usize = 256;
+/// The seed of artifacts trained on the fly.
+pub const ON_THE_FLY_SEED: u64 = 42;
+
+/// What a prediction needs to know about its match, read in one round trip.
+#[derive(Debug, Clone, FromRow)]
+pub struct MatchContext {
+    pub match_id: i64,
+    pub competition_id: i64,
+    pub kickoff_at: DateTime<Utc>,
+    pub home_name: String,
+    pub away_name: String,
+    /// The database's name: model keys of two databases sharing one Redis never meet.
+    pub database: String,
+    pub data_version: i64,
+    pub history_count: i64,
+    pub history_updated_at: Option<DateTime<Utc>>,
+    /// A checksum of the ids and scores of those matches: a score correction changes it even
+    /// when its writer touched neither `updated_at` nor the data version.
+    pub history_checksum: i64,
+    /// `version artifact_key sha256` of the active ml_model version, if any.
+    pub ml_version: Option<String>,
+    pub ml_artifact_key: Option<String>,
+    pub ml_artifact_sha256: Option<String>,
+}
+
+/// Reads the match and the version of its history; `None` for an unknown match.
+pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchContext>, ApiError> {
+    Ok(sqlx::query_as(
+        "SELECT m.id AS match_id, m.competition_id, m.kickoff_at, ht.name AS home_name, at.name AS away_name,
+                current_database()::text AS database, c.data_version, h.history_count, h.history_updated_at, h.history_checksum,
+                mv.version AS ml_version, mv.artifact_key AS ml_artifact_key, mv.artifact_sha256 AS ml_artifact_sha256
+         FROM matches m
+         JOIN competitions c ON c.id = m.competition_id
+         JOIN teams ht ON ht.id = m.home_team_id
+         JOIN teams at ON at.id = m.away_team_id
+         CROSS JOIN LATERAL (
+             SELECT COUNT(*) AS history_count, MAX(p.updated_at) AS history_updated_at,
+                    COALESCE(SUM(p.id * 10007 + COALESCE(p.home_goals, 0) * 101 + COALESCE(p.away_goals, 0)), 0)::bigint
+                        AS history_checksum
+             FROM matches p
+             WHERE p.competition_id = m.competition_id AND p.kickoff_at < m.kickoff_at AND p.status = 'FINISHED'
+         ) h
+         LEFT JOIN model_versions mv ON mv.strategy_type = 'ml_model' AND mv.is_active
+         WHERE m.id = $1",
+    )
+    .bind(match_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Where a model came from, for the timing breakdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelSource {
+    Memory,
+    Redis,
+    Fitted,
+}
+
+impl ModelSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelSource::Memory => "memory",
+            ModelSource::Redis => "redis",
+            ModelSource::Fitted => "fitted",
+        }
+    }
+}
+
+type Slot = Arc<OnceCell<Arc<FittedModel>>>;
+
+/// The model-state cache of one function instance. Concurrent requests for the same key wait for
+/// one fit instead of each fitting.
+#[derive(Default)]
+pub struct ModelCache {
+    models: Mutex<HashMap<String, Slot>>,
+    artifacts: Mutex<HashMap<String, Arc<MlArtifact>>>,
+    fits: AtomicU64,
+    trainings: AtomicU64,
+}
+
+impl ModelCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Models fitted by this instance (a warm request with unchanged data adds none).
+    pub fn fits(&self) -> u64 {
+        self.fits.load(Ordering::SeqCst)
+    }
+
+    /// ml_model artifacts trained on the fly by this instance.
+    pub fn trainings(&self) -> u64 {
+        self.trainings.load(Ordering::SeqCst)
+    }
+
+    /// The cache key of the model for `strategy` at the match's kick-off.
+    pub fn key(strategy: Strategy, ctx: &MatchContext) -> String {
+        let artifact = match strategy {
+            Strategy::MlModel => format!(
+                "{}|{}",
+                ctx.ml_version.as_deref().unwrap_or("-"),
+                ctx.ml_artifact_sha256.as_deref().unwrap_or("-")
+            ),
+            _ => String::new(),
+        };
+        let fingerprint = format!(
+            "{}|{}|{}|{}|{}|{artifact}",
+            ctx.database,
+            ctx.data_version,
+            ctx.history_count,
+            ctx.history_checksum,
+            ctx.history_updated_at.map(|t| t.timestamp_micros()).unwrap_or(0)
+        );
+        let digest = hex::encode(&Sha256::digest(fingerprint.as_bytes())[..10]);
+        format!("model:{}:c{}:k{}:{digest}", strategy.as_str(), ctx.competition_id, ctx.kickoff_at.timestamp())
+    }
+
+    fn slot(&self, key: &str) -> Slot {
+        let mut models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = models.get(key) {
+            return slot.clone();
+        }
+        if models.len() >= MAX_IN_PROCESS {
+            models.clear();
+        }
+        let slot = Slot::default();
+        models.insert(key.to_string(), slot.clone());
+        slot
+    }
+
+    fn forget(&self, key: &str) {
+        self.models.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    /// The model for `strategy` at the match's kick-off: from this process, else Redis, else fitted
+    /// (and stored in both).
+    pub async fn model(
+        &self,
+        services: &Services,
+        strategy: Strategy,
+        ctx: &MatchContext,
+    ) -> Result<(Arc<FittedModel>, ModelSource), ApiError> {
+        let key = Self::key(strategy, ctx);
+        let slot = self.slot(&key);
+        if let Some(model) = slot.get() {
+            return Ok((model.clone(), ModelSource::Memory));
+        }
+        let mut source = ModelSource::Memory;
+        let result = slot
+            .get_or_try_init(|| async {
+                if let Some(model) = services.cache.get_json::<FittedModel>(&key).await {
+                    crate::catalog::record_cache("model", true);
+                    source = ModelSource::Redis;
+                    return Ok(Arc::new(model));
+                }
+                crate::catalog::record_cache("model", false);
+                source = ModelSource::Fitted;
+                let model = Arc::new(self.fit(services, strategy, ctx).await?);
+                services.cache.set_json(&key, model.as_ref(), REDIS_TTL).await;
+                Ok::<_, ApiError>(model)
+            })
+            .await;
+        match result {
+            Ok(model) => Ok((model.clone(), source)),
+            Err(e) => {
+                self.forget(&key);
+                Err(e)
+            }
+        }
+    }
+
+    async fn fit(&self, services: &Services, strategy: Strategy, ctx: &MatchContext) -> Result<FittedModel, ApiError> {
+        let pool = services.db.pool().await?;
+        let with_odds = strategy == Strategy::MlModel;
+        let history = load_history(pool, ctx.competition_id, ctx.kickoff_at, with_odds).await?;
+        let as_of = ctx.kickoff_at.naive_utc();
+        let artifact = match strategy {
+            Strategy::MlModel => Some(self.artifact(services, ctx, &history).await?),
+            _ => None,
+        };
+        self.fits.fetch_add(1, Ordering::SeqCst);
+        let model = tokio::task::spawn_blocking(move || {
+            FittedModel::fit(strategy, &history, as_of, &EngineConfig::default(), artifact.as_deref())
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        model.map_err(engine_error)
+    }
+
+    /// The ml_model artifact to use for a match: the published one when it was trained before the
+    /// kick-off, else one trained on the fly from the history before it.
+    async fn artifact(
+        &self,
+        services: &Services,
+        ctx: &MatchContext,
+        history: &[MatchRecord],
+    ) -> Result<Arc<MlArtifact>, ApiError> {
+        let as_of = ctx.kickoff_at.naive_utc();
+        if let Some(key) = ctx.ml_artifact_key.as_deref() {
+            match self.published_artifact(services, key, ctx.ml_artifact_sha256.as_deref()).await {
+                Ok(a) if a.trained_until < as_of => return Ok(a),
+                Ok(_) => tracing::debug!(key, "published artifact trained on later data; training one for this date"),
+                Err(error) => tracing::warn!(%error, key, "published artifact unavailable; training one on the fly"),
+            }
+        }
+        let cache_key = format!("onthefly:c{}:{}", ctx.competition_id, Self::key(Strategy::MlModel, ctx));
+        if let Some(a) = self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
+            return Ok(a.clone());
+        }
+        let history = history.to_vec();
+        let config = train_config(&history);
+        self.trainings.fetch_add(1, Ordering::SeqCst);
+        let trained = tokio::task::spawn_blocking(move || engine::ml_model::train_artifact(&history, as_of, &config))
+            .await
+            .map_err(ApiError::internal)?;
+        let artifact = match trained {
+            Ok(a) => Arc::new(a),
+            Err(error) => {
+                // Too little history here (a new league, the demo league): the bootstrap artifact.
+                tracing::info!(%error, "ml_model cannot be trained on this history; using the bootstrap artifact");
+                bootstrap_artifact().await?
+            }
+        };
+        self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).insert(cache_key, artifact.clone());
+        Ok(artifact)
+    }
+
+    async fn published_artifact(
+        &self,
+        services: &Services,
+        key: &str,
+        sha256: Option<&str>,
+    ) -> Result<Arc<MlArtifact>, Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(a) = self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(a.clone());
+        }
+        let object =
+            services.aws.s3().await.get_object().bucket(&services.config.aws.backup_bucket).key(key).send().await?;
+        let bytes = object.body.collect().await?.into_bytes();
+        if let Some(expected) = sha256
+            && hex::encode(Sha256::digest(&bytes)) != expected
+        {
+            return Err("artifact checksum does not match model_versions.artifact_sha256".into());
+        }
+        let artifact = Arc::new(MlArtifact::from_json(std::str::from_utf8(&bytes)?)?);
+        self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), artifact.clone());
+        Ok(artifact)
+    }
+}
+
+static BOOTSTRAP: OnceCell<Arc<MlArtifact>> = OnceCell::const_new();
+
+/// The artifact of last resort, for a competition whose history is too short to train on and
+/// with no published artifact: trained (once per process, deterministic seed) on a simulated
+/// league of three seasons ending in 2000, so it is never "trained after" a real kick-off. Its
+/// model version says `bootstrap`.
+pub async fn bootstrap_artifact() -> Result<Arc<MlArtifact>, ApiError> {
+    BOOTSTRAP
+        .get_or_try_init(|| async {
+            tokio::task::spawn_blocking(|| {
+                let history = simulated_league(ON_THE_FLY_SEED);
+                let as_of = chrono::NaiveDate::from_ymd_opt(2000, 7, 1)
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .ok_or_else(|| ApiError::internal("bootstrap date"))?;
+                let config = MlTrainConfig { seed: ON_THE_FLY_SEED, burn_in_days: 200.0, ..MlTrainConfig::default() };
+                let mut artifact =
+                    engine::ml_model::train_artifact(&history, as_of, &config).map_err(ApiError::internal)?;
+                artifact.model_version = format!("bootstrap-{}", artifact.model_version).chars().take(100).collect();
+                Ok::<_, ApiError>(Arc::new(artifact))
+            })
+            .await
+            .map_err(ApiError::internal)?
+        })
+        .await
+        .cloned()
+}
+
+/// Three double round-robin seasons (1997-2000) of 20 clubs with seeded strengths and Poisson
+/// goals.
+fn simulated_league(seed: u64) -> Vec<MatchRecord> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n = 20usize;
+    let strengths: Vec<(f64, f64)> = (0..n).map(|_| (rng.random_range(0.7..1.5), rng.random_range(0.7..1.4))).collect();
+    let poisson = |rng: &mut rand_chacha::ChaCha8Rng, lambda: f64| -> u8 {
+        let (l, mut k, mut p) = ((-lambda).exp(), 0u8, 1.0);
+        loop {
+            p *= rng.random::<f64>();
+            if p <= l || k >= 10 {
+                return k;
+            }
+            k += 1;
+        }
+    };
+    let mut out = Vec::new();
+    for season in 0..3i64 {
+        let start = chrono::NaiveDate::from_ymd_opt(1997 + season as i32, 8, 9).unwrap_or_default();
+        let mut round = 0i64;
+        for h in 0..n {
+            for a in 0..n {
+                if h == a {
+                    continue;
+                }
+                let date = start + chrono::Duration::days((round % 38) * 7 + (round / 38) % 3);
+                round += 1;
+                let home_goals = poisson(&mut rng, 1.35 * strengths[h].0 * strengths[a].1);
+                let away_goals = poisson(&mut rng, 1.05 * strengths[a].0 * strengths[h].1);
+                let mut m =
+                    MatchRecord::new(date, format!("Sim {h:02}"), format!("Sim {a:02}"), home_goals, away_goals);
+                m.time = chrono::NaiveTime::from_hms_opt(15, 0, 0);
+                out.push(m);
+            }
+        }
+    }
+    out.sort_by_key(|m| m.kickoff());
+    out
+}
+
+/// Training settings for an artifact trained on the fly: the engine's defaults, with the burn-in
+/// shortened for a short history (a new league, the demo league) so there are rows to learn from.
+pub fn train_config(history: &[MatchRecord]) -> MlTrainConfig {
+    let mut config = MlTrainConfig { seed: ON_THE_FLY_SEED, ..MlTrainConfig::default() };
+    let span_days = match (history.iter().map(|m| m.date).min(), history.iter().map(|m| m.date).max()) {
+        (Some(first), Some(last)) => (last - first).num_days() as f64,
+        _ => 0.0,
+    };
+    config.burn_in_days = config.burn_in_days.min(span_days / 3.0);
+    config
+}
+
+fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::InsufficientHistory(what) => {
+            ApiError::Unprocessable(format!("not enough match history before kick-off to predict this match ({what})"))
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+#[derive(FromRow)]
+struct HistoryRow {
+    id: i64,
+    kickoff_at: DateTime<Utc>,
+    home: String,
+    away: String,
+    home_goals: i16,
+    away_goals: i16,
+}
+
+/// The finished matches of a competition that kicked off before `before`, as engine records
+/// (with their odds when `with_odds`).
+pub async fn load_history(
+    pool: &PgPool,
+    competition_id: i64,
+    before: DateTime<Utc>,
+    with_odds: bool,
+) -> Result<Vec<MatchRecord>, ApiError> {
+    let rows: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT m.id, m.kickoff_at, ht.name AS home, at.name AS away, m.home_goals, m.away_goals
+         FROM matches m JOIN teams ht ON ht.id = m.home_team_id JOIN teams at ON at.id = m.away_team_id
+         WHERE m.competition_id = $1 AND m.kickoff_at < $2 AND m.status = 'FINISHED'
+           AND m.home_goals IS NOT NULL AND m.away_goals IS NOT NULL
+         ORDER BY m.kickoff_at, m.id",
+    )
+    .bind(competition_id)
+    .bind(before)
+    .fetch_all(pool)
+    .await?;
+    let mut odds: HashMap<i64, MatchOdds> = HashMap::new();
+    if with_odds {
+        let quotes: Vec<(i64, String, String, String, String, f64)> = sqlx::query_as(
+            "SELECT o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price::float8
+             FROM match_odds o JOIN matches m ON m.id = o.match_id
+             WHERE m.competition_id = $1 AND m.kickoff_at < $2 AND m.status = 'FINISHED'",
+        )
+        .bind(competition_id)
+        .bind(before)
+        .fetch_all(pool)
+        .await?;
+        odds = group_odds(quotes);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let k = r.kickoff_at.naive_utc();
+            MatchRecord {
+                competition: None,
+                date: k.date(),
+                time: Some(k.time()),
+                home: r.home,
+                away: r.away,
+                home_goals: r.home_goals.clamp(0, 99) as u8,
+                away_goals: r.away_goals.clamp(0, 99) as u8,
+                odds: odds.remove(&r.id).unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+/// football-data.co.uk's column prefix for a bookmaker name as stored in `match_odds`.
+fn engine_bookmaker(name: &str, market: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let code = match (lower.as_str(), market) {
+        ("pinnacle" | "ps" | "p", "over_under_2_5") => "P",
+        ("pinnacle" | "ps" | "p", _) => "PS",
+        ("market_average" | "average" | "avg", _) => "Avg",
+        ("market_max" | "maximum" | "max", _) => "Max",
+        ("bet365" | "b365", _) => "B365",
+        ("william_hill" | "williamhill" | "wh", _) => "WH",
+        ("betbrain_average" | "bbav", _) => "BbAv",
+        ("betbrain_max" | "bbmx", _) => "BbMx",
+        _ => return name.to_string(),
+    };
+    code.to_string()
+}
+
+fn group_odds(quotes: Vec<(i64, String, String, String, String, f64)>) -> HashMap<i64, MatchOdds> {
+    // (match, bookmaker, market, phase) -> outcome -> price
+    let mut grouped: HashMap<(i64, String, String, String), HashMap<String, f64>> = HashMap::new();
+    for (match_id, bookmaker, market, phase, outcome, price) in quotes {
+        grouped.entry((match_id, bookmaker, market, phase)).or_default().insert(outcome, price);
+    }
+    let mut out: HashMap<i64, MatchOdds> = HashMap::new();
+    let mut keys: Vec<_> = grouped.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let prices = &grouped[&key];
+        let (match_id, bookmaker, market, phase) = key.clone();
+        let odds = out.entry(match_id).or_default();
+        let bookmaker = engine_bookmaker(&bookmaker, &market);
+        let closing = phase == "closing";
+        match market.as_str() {
+            "1x2" => {
+                if let (Some(&home), Some(&draw), Some(&away)) =
+                    (prices.get("home"), prices.get("draw"), prices.get("away"))
+                {
+                    let quote = BookOdds { bookmaker, odds: Odds1x2 { home, draw, away } };
+                    if closing { odds.closing.push(quote) } else { odds.pre_match.push(quote) }
+                }
+            }
+            "over_under_2_5" => {
+                if let (Some(&over), Some(&under)) = (prices.get("over"), prices.get("under")) {
+                    let quote = BookOdds { bookmaker, odds: OddsOverUnder { over, under } };
+                    if closing { odds.over_under_closing.push(quote) } else { odds.over_under_pre_match.push(quote) }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_league_gets_the_bootstrap_artifact() {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 3).unwrap();
+        let teams = ["A", "B", "C", "D", "E", "F", "G", "H"];
+        let mut history = Vec::new();
+        for round in 0..10 {
+            for i in 0..4 {
+                let (h, a) = (teams[(round + i) % 8], teams[(round + 7 - i) % 8]);
+                if h == a {
+                    continue;
+                }
+                let mut m = MatchRecord::new(
+                    start + chrono::Duration::weeks(round as i64),
+                    h,
+                    a,
+                    ((round + i) % 3) as u8,
+                    (i % 2) as u8,
+                );
+                m.time = chrono::NaiveTime::from_hms_opt(15, 0, 0);
+                history.push(m);
+            }
+        }
+        let as_of = (start + chrono::Duration::weeks(11)).and_hms_opt(15, 0, 0).unwrap();
+        let config = train_config(&history);
+        assert!(engine::ml_model::train_artifact(&history, as_of, &config).is_err(), "too few rows to train");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let artifact = rt.block_on(bootstrap_artifact()).unwrap();
+        assert!(artifact.model_version.starts_with("bootstrap-"));
+        let model = FittedModel::fit(Strategy::MlModel, &history, as_of, &EngineConfig::default(), Some(&artifact));
+        let p = model.unwrap().predict("A", "B");
+        assert!((p.p_home + p.p_draw + p.p_away - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn odds_rows_become_engine_quotes() {
+        let rows = vec![
+            (1, "pinnacle".to_string(), "1x2".to_string(), "closing".to_string(), "home".to_string(), 2.0),
+            (1, "pinnacle".to_string(), "1x2".to_string(), "closing".to_string(), "draw".to_string(), 3.5),
+            (1, "pinnacle".to_string(), "1x2".to_string(), "closing".to_string(), "away".to_string(), 4.0),
+            (1, "pinnacle".into(), "over_under_2_5".into(), "opening".into(), "over".into(), 1.9),
+            (1, "pinnacle".into(), "over_under_2_5".into(), "opening".into(), "under".into(), 2.0),
+            (1, "bet365".into(), "1x2".into(), "opening".into(), "home".into(), 2.1),
+        ];
+        let odds = group_odds(rows);
+        let m = &odds[&1];
+        assert_eq!(m.closing_of("PS").map(|o| o.draw), Some(3.5));
+        assert_eq!(m.over_under_pre_match[0].bookmaker, "P");
+        assert!(m.pre_match.is_empty(), "an incomplete 1x2 quote is dropped");
+    }
+}
