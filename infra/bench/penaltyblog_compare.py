@@ -14,6 +14,7 @@ Usage (see penaltyblog_compare.sh, which sets up .venv-bench/ with penaltyblog==
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,10 @@ def main() -> int:
     ap.add_argument("--pb-repeat", type=int, default=15)
     args = ap.parse_args()
 
+    # One thread for BLAS too, as fp fits on one thread: on a small busy machine numpy's thread
+    # pool oversubscribes the cores and makes penaltyblog several times slower than it is.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     import numpy as np
     import penaltyblog as pb
 
