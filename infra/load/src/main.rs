@@ -251,7 +251,7 @@ async fn admin_loop(ctx: Arc<Ctx>) {
     let auth = format!("Bearer {token}");
     let mut i = 0u64;
     while ctx.running() {
-        let (route, path) = if i % 2 == 0 {
+        let (route, path) = if i.is_multiple_of(2) {
             ("GET /api/admin/stats", "/api/admin/stats")
         } else {
             ("GET /api/admin/users", "/api/admin/users")
