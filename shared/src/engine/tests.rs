@@ -217,3 +217,27 @@ fn strategy_names_round_trip() {
     }
     assert!("neural".parse::<Strategy>().is_err());
 }
+
+#[test]
+fn tiny_or_empty_histories_predict_or_fail_cleanly() {
+    let league = synthetic_league();
+    let late = midnight(NaiveDate::from_ymd_opt(2030, 1, 1).expect("date"));
+    for n in [0usize, 1, 2, 5, 12, 25, 60] {
+        let history = &league[..n];
+        for strategy in [Strategy::Statistical, Strategy::Historical] {
+            match predict(strategy, history, "Ajax", "Benfica", late, None) {
+                Ok(p) => {
+                    let s = p.p_home + p.p_draw + p.p_away;
+                    assert!((s - 1.0).abs() < 1e-9 && p.p_home.is_finite(), "{strategy} n={n} {p:?}");
+                }
+                Err(e) => assert!(
+                    matches!(e, EngineError::InsufficientHistory(_) | EngineError::FitFailed { .. }),
+                    "{strategy} n={n}: {e}"
+                ),
+            }
+        }
+    }
+    // Enough matches: both fit.
+    assert!(predict(Strategy::Statistical, &league[..60], "Ajax", "Benfica", late, None).is_ok());
+    assert!(predict(Strategy::Historical, &league[..60], "Ajax", "Benfica", late, None).is_ok());
+}
