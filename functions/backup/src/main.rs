@@ -1,0 +1,13 @@
+// The job futures (sqlx, the AWS SDK, the lock and run record around the work) nest deeper than
+// rustc's default layout query depth.
+#![recursion_limit = "256"]
+
+use shared::{Config, Services};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    shared::metrics::init("backup");
+    let services = Services::new(Config::from_env()?);
+    lambda_runtime::run(lambda_runtime::service_fn(|event| backup::handle(services.clone(), event))).await
+}
