@@ -104,6 +104,19 @@ pub struct JwtConfig {
     pub audience: String,
 }
 
+/// Accounts and login throttling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `REGISTRATION_OPEN`, default true: whether `POST /api/auth/register` accepts new accounts.
+    pub registration_open: bool,
+    /// `LOGIN_MAX_FAILURES`, default 5: failed logins per username within the window before 429.
+    pub login_max_failures: u32,
+    /// `LOGIN_MAX_FAILURES_PER_IP`, default 20: failed logins per source IP within the window.
+    pub login_max_failures_per_ip: u32,
+    /// `LOGIN_FAILURE_WINDOW_SECS`, default 900 (15 minutes).
+    pub login_failure_window: Duration,
+}
+
 /// The whole configuration of a function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -115,6 +128,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub aws: AwsResources,
     pub jwt: JwtConfig,
+    pub auth: AuthConfig,
 }
 
 impl Config {
@@ -168,6 +182,20 @@ impl Config {
                 reason: "must be at least 32 bytes (256 bits)".into(),
             });
         }
+        let auth = AuthConfig {
+            registration_open: env.parse_or("REGISTRATION_OPEN", true)?,
+            login_max_failures: env.parse_or("LOGIN_MAX_FAILURES", 5u32)?,
+            login_max_failures_per_ip: env.parse_or("LOGIN_MAX_FAILURES_PER_IP", 20u32)?,
+            login_failure_window: Duration::from_secs(env.parse_or("LOGIN_FAILURE_WINDOW_SECS", 900u64)?),
+        };
+        if auth.login_max_failures == 0 || auth.login_max_failures_per_ip == 0 || auth.login_failure_window.is_zero() {
+            return Err(ConfigError::Invalid {
+                var: "LOGIN_MAX_FAILURES",
+                reason:
+                    "LOGIN_MAX_FAILURES, LOGIN_MAX_FAILURES_PER_IP and LOGIN_FAILURE_WINDOW_SECS must be at least 1"
+                        .into(),
+            });
+        }
         Ok(Self {
             environment,
             service_version: env.or("SERVICE_VERSION", env!("CARGO_PKG_VERSION")),
@@ -175,6 +203,7 @@ impl Config {
             cache,
             aws,
             jwt,
+            auth,
         })
     }
 }

@@ -1,1 +1,307 @@
 //! Users and refresh tokens: the account store.
+//!
+//! Accounts (`users`): registration with validated input, lookups, the admin's cursor-paginated list
+//! and role / active changes. Refresh tokens (`refresh_tokens`): opaque random strings stored only
+//! as their SHA-256, grouped in families (one login = one family); see [`crate::auth::session`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgPool};
+
+use crate::{auth::Role, http::ApiError, ids::UserId};
+
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 32;
+pub const PASSWORD_MIN: usize = 10;
+pub const PASSWORD_MAX: usize = 128;
+pub const EMAIL_MAX: usize = 254;
+/// The longest page of the admin's user list.
+pub const LIST_LIMIT_MAX: i64 = 100;
+pub const LIST_LIMIT_DEFAULT: i64 = 50;
+
+/// An account as the API shows it (never with its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    email: Option<String>,
+    role: String,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: UserId(r.id),
+            username: r.username,
+            email: r.email,
+            role: Role::parse(&r.role).unwrap_or(Role::User),
+            is_active: r.is_active,
+            created_at: r.created_at,
+            last_login_at: r.last_login_at,
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, email, role, is_active, created_at, last_login_at";
+
+/// The stored credentials of an account, for login only.
+pub struct Credentials {
+    pub id: UserId,
+    pub role: Role,
+    pub is_active: bool,
+    pub password_hash: String,
+}
+
+// ----- validation -------------------------------------------------------------------------------
+
+/// `username`: 3 to 32 of `a-z 0-9 _`.
+pub fn validate_username(field: &str, username: &str) -> Result<(), ApiError> {
+    let len = username.chars().count();
+    if len < USERNAME_MIN {
+        return Err(ApiError::invalid_field(field, format!("at least {USERNAME_MIN} characters")));
+    }
+    if len > USERNAME_MAX {
+        return Err(ApiError::invalid_field(field, format!("at most {USERNAME_MAX} characters")));
+    }
+    if !username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(ApiError::invalid_field(field, "only lowercase letters a-z, digits and `_` are allowed"));
+    }
+    Ok(())
+}
+
+/// `password`: 10 to 128 characters, not the username.
+pub fn validate_password(field: &str, password: &str, username: &str) -> Result<(), ApiError> {
+    let len = password.chars().count();
+    if len < PASSWORD_MIN {
+        return Err(ApiError::invalid_field(field, format!("at least {PASSWORD_MIN} characters")));
+    }
+    if len > PASSWORD_MAX {
+        return Err(ApiError::invalid_field(field, format!("at most {PASSWORD_MAX} characters")));
+    }
+    if password.trim().eq_ignore_ascii_case(username) {
+        return Err(ApiError::invalid_field(field, "must not be the username"));
+    }
+    Ok(())
+}
+
+/// `email`: at most 254 characters, `local@domain`, no whitespace.
+pub fn validate_email(field: &str, email: &str) -> Result<(), ApiError> {
+    if email.chars().count() > EMAIL_MAX {
+        return Err(ApiError::invalid_field(field, format!("at most {EMAIL_MAX} characters")));
+    }
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if valid { Ok(()) } else { Err(ApiError::invalid_field(field, "not an email address")) }
+}
+
+// ----- the store --------------------------------------------------------------------------------
+
+/// Creates an account with an already computed argon2id hash; `None` when the username is taken.
+pub async fn create(
+    pool: &PgPool,
+    username: &str,
+    email: Option<&str>,
+    password_hash: &str,
+    role: Role,
+) -> Result<Option<User>, ApiError> {
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "INSERT INTO users (username, email, password_hash, role) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (username) DO NOTHING RETURNING {USER_COLUMNS}"
+    ))
+    .bind(username)
+    .bind(email)
+    .bind(password_hash)
+    .bind(role.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn get(pool: &PgPool, id: UserId) -> Result<Option<User>, ApiError> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn get_by_username(pool: &PgPool, username: &str) -> Result<Option<User>, ApiError> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
+        .bind(username)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+/// The credentials of `username`, if such an account exists.
+pub async fn credentials(pool: &PgPool, username: &str) -> Result<Option<Credentials>, ApiError> {
+    let row: Option<(i64, String, bool, String)> =
+        sqlx::query_as("SELECT id, role, is_active, password_hash FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(id, role, is_active, password_hash)| Credentials {
+        id: UserId(id),
+        role: Role::parse(&role).unwrap_or(Role::User),
+        is_active,
+        password_hash,
+    }))
+}
+
+pub async fn record_login(pool: &PgPool, id: UserId) -> Result<(), ApiError> {
+    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1").bind(id.0).execute(pool).await?;
+    Ok(())
+}
+
+/// One page of the admin's list, in id order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserPage {
+    pub items: Vec<User>,
+    /// Give it back as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Users after `after` (exclusive), at most `limit` (1..=100).
+pub async fn list(pool: &PgPool, after: Option<UserId>, limit: i64) -> Result<UserPage, ApiError> {
+    let limit = limit.clamp(1, LIST_LIMIT_MAX);
+    let rows: Vec<UserRow> =
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"))
+            .bind(after.map_or(0, |a| a.0))
+            .bind(limit + 1)
+            .fetch_all(pool)
+            .await?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<User> = rows.into_iter().take(limit as usize).map(User::from).collect();
+    let next_cursor = if more { items.last().map(|u| u.id.to_string()) } else { None };
+    Ok(UserPage { items, next_cursor })
+}
+
+/// What an admin may change about an account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("no such user")]
+    NotFound,
+    #[error("the last active admin cannot be demoted or deactivated")]
+    LastAdmin,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ChangeError::Api(e.into())
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::NotFound => ApiError::NotFound("no such user".into()),
+            ChangeError::LastAdmin => ApiError::Conflict(e.to_string()),
+            ChangeError::Api(api) => api,
+        }
+    }
+}
+
+/// Changes role and/or active flag. Deactivating revokes every refresh token of the account (its
+/// access tokens already fail at the next request: every request checks the account). The last
+/// active admin can be neither demoted nor deactivated, so the system never locks its admins out.
+pub async fn update(pool: &PgPool, id: UserId, change: UserChange) -> Result<User, ChangeError> {
+    let mut tx = pool.begin().await?;
+    let current: Option<(String, bool)> = sqlx::query_as("SELECT role, is_active FROM users WHERE id = $1 FOR UPDATE")
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (role, active) = current.ok_or(ChangeError::NotFound)?;
+    let was_admin = role == Role::Admin.as_str() && active;
+    let new_role = change.role.map_or(role.clone(), |r| r.as_str().to_string());
+    let new_active = change.is_active.unwrap_or(active);
+    let stays_admin = new_role == Role::Admin.as_str() && new_active;
+    if was_admin && !stays_admin {
+        // Lock the other admins' rows so two concurrent demotions cannot both pass.
+        let others: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        if others.is_empty() {
+            return Err(ChangeError::LastAdmin);
+        }
+    }
+    let row: UserRow = sqlx::query_as(&format!(
+        "UPDATE users SET role = $2, is_active = $3, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}"
+    ))
+    .bind(id.0)
+    .bind(&new_role)
+    .bind(new_active)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !new_active {
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(validate_username("username", "ann_99").is_ok());
+        for bad in ["ab", "Ann", "ann-b", "ann b", &"a".repeat(33), "añn"] {
+            let err = validate_username("username", bad).unwrap_err().to_string();
+            assert!(err.starts_with("username:"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(validate_password("password", "long enough pass", "ann").is_ok());
+        assert!(validate_password("password", "short", "ann").is_err());
+        assert!(validate_password("password", &"x".repeat(129), "ann").is_err());
+        assert!(validate_password("password", &"x".repeat(128), "ann").is_ok());
+        assert!(validate_password("password", "ann_the_user", "ann_the_user").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(validate_email("email", "ann@example.com").is_ok());
+        for bad in ["ann", "@example.com", "ann@example", "ann@.com", "a nn@example.com", "a@b@c.com"] {
+            assert!(validate_email("email", bad).is_err(), "{bad}");
+        }
+    }
+}

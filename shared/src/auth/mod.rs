@@ -2,7 +2,9 @@
 //! a request (`AuthUser`, `AdminUser`).
 pub mod extract;
 pub mod password;
+pub mod session;
 pub mod token;
 
 pub use extract::{AdminUser, AuthUser};
+pub use session::{SourceIp, TokenPair};
 pub use token::{Claims, Role, TokenError, TokenKeys};

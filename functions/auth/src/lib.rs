@@ -1,0 +1,149 @@
+//! The `auth` function: `POST /api/auth/register`, `/login`, `/refresh`, `/logout` and
+//! `GET /api/auth/me`. The logic is `shared::auth::session`; this crate parses and answers.
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{Extensions, HeaderMap, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Deserializer};
+use shared::{
+    Secret, Services,
+    auth::{
+        AuthUser, SourceIp,
+        session::{self, LOGIN_MAX_USERNAME, NewAccount},
+    },
+    http::{ApiError, ApiJson},
+    users::{self, PASSWORD_MAX},
+};
+
+/// The routes, as tests and local tools call them.
+pub fn router(services: Services) -> Router {
+    shared::http::finish(
+        Router::new()
+            .route("/api/auth/register", post(register))
+            .route("/api/auth/login", post(login))
+            .route("/api/auth/refresh", post(refresh))
+            .route("/api/auth/logout", post(logout))
+            .route("/api/auth/me", get(me))
+            .with_state(services),
+    )
+}
+
+/// The routes behind API Gateway: the caller's address comes from the request context
+/// (`requestContext.http.sourceIp`), which a client cannot forge, not from a header.
+pub fn lambda_router(services: Services) -> Router {
+    router(services).layer(middleware::from_fn(source_ip_from_lambda_context))
+}
+
+async fn source_ip_from_lambda_context(mut request: Request, next: Next) -> Response {
+    use lambda_http::request::RequestContext;
+    let ip = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    };
+    request.extensions_mut().insert(SourceIp(ip.unwrap_or_else(|| "unknown".into())));
+    next.run(request).await
+}
+
+/// A password field: kept out of `Debug` and logs from the moment it is parsed.
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    String::deserialize(d).map(Secret::new)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    username: String,
+    #[serde(deserialize_with = "secret")]
+    password: Secret,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+async fn register(
+    State(services): State<Services>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let user = session::register(
+        &services,
+        NewAccount { username: body.username, password: body.password, email: body.email },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    username: String,
+    #[serde(deserialize_with = "secret")]
+    password: Secret,
+}
+
+async fn login(
+    State(services): State<Services>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    if body.username.is_empty() {
+        return Err(ApiError::invalid_field("username", "must not be empty"));
+    }
+    if body.username.chars().count() > LOGIN_MAX_USERNAME {
+        return Err(ApiError::invalid_field("username", format!("at most {LOGIN_MAX_USERNAME} characters")));
+    }
+    if body.password.expose().is_empty() {
+        return Err(ApiError::invalid_field("password", "must not be empty"));
+    }
+    if body.password.expose().chars().count() > PASSWORD_MAX {
+        return Err(ApiError::invalid_field("password", format!("at most {PASSWORD_MAX} characters")));
+    }
+    let ip = SourceIp::of(&extensions, &headers);
+    let pair = session::login(&services, &body.username, body.password, &ip).await?;
+    Ok(no_store(Json(pair)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    #[serde(deserialize_with = "secret")]
+    refresh_token: Secret,
+}
+
+impl RefreshBody {
+    fn token(self) -> Result<Secret, ApiError> {
+        let t = self.refresh_token;
+        if t.expose().is_empty() {
+            return Err(ApiError::invalid_field("refresh_token", "must not be empty"));
+        }
+        if t.expose().len() > 256 {
+            return Err(ApiError::invalid_field("refresh_token", "at most 256 characters"));
+        }
+        Ok(t)
+    }
+}
+
+async fn refresh(State(services): State<Services>, ApiJson(body): ApiJson<RefreshBody>) -> Result<Response, ApiError> {
+    let pair = session::refresh(&services, &body.token()?).await?;
+    Ok(no_store(Json(pair)))
+}
+
+async fn logout(State(services): State<Services>, ApiJson(body): ApiJson<RefreshBody>) -> Result<StatusCode, ApiError> {
+    session::logout(&services, &body.token()?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(services): State<Services>, caller: AuthUser) -> Result<Response, ApiError> {
+    let pool = services.db.pool().await?;
+    let user = users::get(pool, caller.id).await?.ok_or_else(|| ApiError::Unauthorized("invalid token".into()))?;
+    Ok(no_store(Json(user)))
+}
+
+/// Tokens and account data must not be cached by a browser or a proxy.
+fn no_store(body: impl IntoResponse) -> Response {
+    ([("cache-control", "no-store")], body).into_response()
+}

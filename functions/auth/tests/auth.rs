@@ -1,0 +1,459 @@
+//! The auth function against the real PostgreSQL, Redis and the DynamoDB emulator (the throttle
+//! table of `TABLE_NAME`). Usernames and source addresses are random per test: the DynamoDB table
+//! is shared by every test and every run.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Body, http::Request};
+use chrono::Utc;
+use shared::{
+    Config, Secret, Services,
+    auth::{Role, TokenKeys},
+    config::SecretSource,
+    ids::UserId,
+};
+use test_support::{TestDatabase, TestResponse, send};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Stack {
+    router: Router,
+    db: TestDatabase,
+    config: Config,
+}
+
+async fn stack_with(change: impl FnOnce(&mut Config)) -> Stack {
+    let db = TestDatabase::new().await;
+    let mut config = test_support::config(&db.url, &test_support::redis_url());
+    change(&mut config);
+    let services = Services::with_pool(config.clone(), db.pool.clone());
+    Stack { router: auth::router(services), db, config }
+}
+
+async fn stack() -> Stack {
+    stack_with(|_| {}).await
+}
+
+fn random_name() -> String {
+    format!("u_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+fn random_ip() -> String {
+    let b = uuid::Uuid::new_v4().into_bytes();
+    format!("10.{}.{}.{}", b[0], b[1], b[2])
+}
+
+async fn post(router: &Router, path: &str, body: &str, ip: &str) -> TestResponse {
+    let req = Request::post(path)
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", ip)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(router, req).await
+}
+
+async fn get_with(router: &Router, path: &str, authorization: Option<&str>) -> TestResponse {
+    let mut req = Request::get(path);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    send(router, req.body(Body::empty()).unwrap()).await
+}
+
+async fn me(router: &Router, token: &str) -> TestResponse {
+    get_with(router, "/api/auth/me", Some(&format!("Bearer {token}"))).await
+}
+
+async fn register(router: &Router, username: &str) -> TestResponse {
+    let body =
+        serde_json::json!({"username": username, "password": PASSWORD, "email": format!("{username}@example.com")});
+    post(router, "/api/auth/register", &body.to_string(), &random_ip()).await
+}
+
+async fn login(router: &Router, username: &str, password: &str, ip: &str) -> TestResponse {
+    post(router, "/api/auth/login", &serde_json::json!({"username": username, "password": password}).to_string(), ip)
+        .await
+}
+
+fn refresh_body(token: &str) -> String {
+    serde_json::json!({ "refresh_token": token }).to_string()
+}
+
+fn keys(config: &Config) -> (Secret, TokenKeys) {
+    let SecretSource::Plain(key) = &config.jwt.signing_key else { panic!("tests use a plain key") };
+    let keys = TokenKeys::new(key, &config.jwt.issuer, &config.jwt.audience).unwrap();
+    (key.clone(), keys)
+}
+
+#[tokio::test]
+async fn register_login_me_refresh_with_rotation_reuse_detection_and_logout() {
+    let s = stack().await;
+    let name = random_name();
+
+    let res = register(&s.router, &name).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert!(res.body["id"].as_str().unwrap().starts_with("user_"));
+    assert_eq!(res.body["username"], name);
+    assert_eq!(res.body["role"], "user");
+    assert_eq!(res.body["is_active"], true);
+    assert!(!res.text.contains("argon2") && !res.text.contains("password"), "{}", res.text);
+    assert_eq!(register(&s.router, &name).await.status, 409);
+
+    let ip = random_ip();
+    let res = login(&s.router, &name, PASSWORD, &ip).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["token_type"], "bearer");
+    assert_eq!(res.body["expires_in"], 1800);
+    assert_eq!(res.headers["cache-control"], "no-store");
+    let access1 = res.body["access_token"].as_str().unwrap().to_string();
+    let refresh1 = res.body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(refresh1.len(), 43);
+
+    let res = me(&s.router, &access1).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["username"], name);
+    assert!(res.body["last_login_at"].is_string());
+
+    // Only the hash of a refresh token is stored.
+    let stored: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT token_hash FROM refresh_tokens").fetch_all(&s.db.pool).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], refresh1.as_bytes());
+
+    // Rotation: a new pair, and the old refresh token is spent.
+    let res = post(&s.router, "/api/auth/refresh", &refresh_body(&refresh1), &ip).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let access2 = res.body["access_token"].as_str().unwrap().to_string();
+    let refresh2 = res.body["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(refresh2, refresh1);
+    assert_eq!(me(&s.router, &access2).await.status, 200);
+
+    // Reuse of the rotated token: 401, and the whole family (refresh2 too) is revoked.
+    let res = post(&s.router, "/api/auth/refresh", &refresh_body(&refresh1), &ip).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    let res = post(&s.router, "/api/auth/refresh", &refresh_body(&refresh2), &ip).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL")
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
+
+    // Logout ends a session; its refresh token no longer works; logging out twice is fine.
+    let refresh3 = login(&s.router, &name, PASSWORD, &ip).await.body["refresh_token"].as_str().unwrap().to_string();
+    let res = post(&s.router, "/api/auth/logout", &refresh_body(&refresh3), &ip).await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    assert_eq!(post(&s.router, "/api/auth/refresh", &refresh_body(&refresh3), &ip).await.status, 401);
+    assert_eq!(post(&s.router, "/api/auth/logout", &refresh_body(&refresh3), &ip).await.status, 204);
+    // An unknown or malformed refresh token is a 401.
+    let unknown = "A".repeat(43);
+    assert_eq!(post(&s.router, "/api/auth/refresh", &refresh_body(&unknown), &ip).await.status, 401);
+    assert_eq!(post(&s.router, "/api/auth/logout", &refresh_body("nope"), &ip).await.status, 401);
+}
+
+#[tokio::test]
+async fn every_bad_token_is_a_401() {
+    let s = stack().await;
+    let name = random_name();
+    let user_id = UserId::parse(register(&s.router, &name).await.body["id"].as_str().unwrap()).unwrap();
+    let (key, keys) = keys(&s.config);
+    let (good, _) = keys.issue(user_id, Role::User, Utc::now());
+    assert_eq!(me(&s.router, &good).await.status, 200);
+
+    let other_key = TokenKeys::new(
+        &Secret::new("another-key-another-key-another-key-000"),
+        &s.config.jwt.issuer,
+        &s.config.jwt.audience,
+    )
+    .unwrap();
+    let (wrong_signature, _) = other_key.issue(user_id, Role::User, Utc::now());
+    let payload = good.split('.').nth(1).unwrap();
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+    let (expired, _) = keys.issue(user_id, Role::User, Utc::now() - chrono::Duration::hours(2));
+    let (wrong_aud, _) =
+        TokenKeys::new(&key, &s.config.jwt.issuer, "someone-else").unwrap().issue(user_id, Role::User, Utc::now());
+    let (wrong_iss, _) =
+        TokenKeys::new(&key, "someone-else", &s.config.jwt.audience).unwrap().issue(user_id, Role::User, Utc::now());
+    let (unknown_user, _) = keys.issue(UserId(999_999), Role::Admin, Utc::now());
+
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("empty bearer", Some("Bearer ".into())),
+        ("no scheme", Some(good.clone())),
+        ("basic", Some("Basic dXNlcjpwYXNz".into())),
+        ("garbage", Some("Bearer not.a.token".into())),
+        ("wrong signature", Some(format!("Bearer {wrong_signature}"))),
+        ("alg none", Some(format!("Bearer {alg_none}"))),
+        ("expired", Some(format!("Bearer {expired}"))),
+        ("wrong audience", Some(format!("Bearer {wrong_aud}"))),
+        ("wrong issuer", Some(format!("Bearer {wrong_iss}"))),
+        ("deleted user", Some(format!("Bearer {unknown_user}"))),
+    ];
+    for (what, header) in cases {
+        let res = get_with(&s.router, "/api/auth/me", header.as_deref()).await;
+        assert_eq!(res.status, 401, "{what}: {}", res.text);
+        assert_eq!(res.body["error"]["code"], "unauthorized", "{what}");
+    }
+    // A header that is not valid UTF-8 / visible ASCII is a 401 too, never a panic.
+    let req = Request::get("/api/auth/me")
+        .header("authorization", axum::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap())
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s.router, req).await.status, 401);
+
+    // A deactivated account's token stops working at the next request.
+    sqlx::query("UPDATE users SET is_active = false WHERE id = $1").bind(user_id.0).execute(&s.db.pool).await.unwrap();
+    let res = me(&s.router, &good).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    // And it cannot log in: the same answer as a wrong password.
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    assert_eq!(res.body["error"]["message"], "invalid username or password");
+}
+
+#[tokio::test]
+async fn an_unknown_user_and_a_wrong_password_get_the_same_answer_in_about_the_same_time() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    let (mut unknown_total, mut wrong_total) = (Duration::ZERO, Duration::ZERO);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let a = login(&s.router, &random_name(), "some wrong password", &random_ip()).await;
+        unknown_total += started.elapsed();
+        let started = Instant::now();
+        let b = login(&s.router, &name, "some wrong password", &random_ip()).await;
+        wrong_total += started.elapsed();
+        answers.push((a.status, a.body["error"]["message"].clone(), b.status, b.body["error"]["message"].clone()));
+    }
+    for (sa, ma, sb, mb) in answers {
+        assert_eq!((sa, &ma), (sb, &mb));
+        assert_eq!(sa, 401);
+    }
+    // Both paths run one argon2id verification; neither may be much faster.
+    let ratio = unknown_total.as_secs_f64() / wrong_total.as_secs_f64();
+    assert!((0.5..2.0).contains(&ratio), "unknown {unknown_total:?} vs wrong password {wrong_total:?}");
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_with_retry_after_even_for_the_right_password() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+
+    for i in 0..5 {
+        let res = login(&s.router, &name, "wrong password!", &random_ip()).await;
+        assert_eq!(res.status, 401, "attempt {i}: {}", res.text);
+    }
+    let res = login(&s.router, &name, "wrong password!", &random_ip()).await;
+    assert_eq!(res.status, 429, "{}", res.text);
+    assert_eq!(res.body["error"]["code"], "too_many_requests");
+    let retry: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    // The right password is refused too while the username is throttled.
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    assert_eq!(res.status, 429, "{}", res.text);
+    assert!(res.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn a_success_resets_the_username_counter() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    for _ in 0..2 {
+        for _ in 0..4 {
+            assert_eq!(login(&s.router, &name, "wrong password!", &random_ip()).await.status, 401);
+        }
+        assert_eq!(login(&s.router, &name, PASSWORD, &random_ip()).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn failures_from_one_address_are_throttled_across_usernames() {
+    let s = stack_with(|c| c.auth.login_max_failures_per_ip = 3).await;
+    let ip = random_ip();
+    for _ in 0..3 {
+        assert_eq!(login(&s.router, &random_name(), "wrong password!", &ip).await.status, 401);
+    }
+    assert_eq!(login(&s.router, &random_name(), "wrong password!", &ip).await.status, 429);
+    // Another address is not affected.
+    assert_eq!(login(&s.router, &random_name(), "wrong password!", &random_ip()).await.status, 401);
+}
+
+#[tokio::test]
+async fn behind_api_gateway_the_address_comes_from_the_request_context_not_a_header() {
+    use lambda_http::{aws_lambda_events::apigw::ApiGatewayV2httpRequestContext, request::RequestContext};
+    let db = TestDatabase::new().await;
+    let mut config = test_support::config(&db.url, &test_support::redis_url());
+    config.auth.login_max_failures_per_ip = 2;
+    let router = auth::lambda_router(Services::with_pool(config, db.pool.clone()));
+    let real_ip = random_ip();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let mut ctx = ApiGatewayV2httpRequestContext::default();
+        ctx.http.source_ip = Some(real_ip.clone());
+        let body = serde_json::json!({"username": random_name(), "password": "wrong password!"}).to_string();
+        let req = Request::post("/api/auth/login")
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", random_ip()) // forged, different every time
+            .extension(RequestContext::ApiGatewayV2(ctx))
+            .body(Body::from(body))
+            .unwrap();
+        statuses.push(send(&router, req).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+}
+
+#[tokio::test]
+async fn login_fails_closed_with_503_when_the_throttle_store_is_unavailable() {
+    let s = stack_with(|c| c.aws.table_name = format!("no-such-table-{}", uuid::Uuid::new_v4().simple())).await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    assert_eq!(res.status, 503, "{}", res.text);
+    assert_eq!(res.body["error"]["code"], "service_unavailable");
+    assert!(res.text.contains("dynamodb"), "{}", res.text);
+    assert!(!res.text.contains("no-such-table"), "{}", res.text);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400s_naming_the_field() {
+    let s = stack().await;
+    let ip = random_ip();
+    let long = "a".repeat(33);
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("/api/auth/register", r#"{"username":"ann_smith"}"#.into(), "password"),
+        ("/api/auth/register", r#"{"password":"long enough pass"}"#.into(), "username"),
+        ("/api/auth/register", r#"{"username":5,"password":"long enough pass"}"#.into(), "username"),
+        ("/api/auth/register", r#"{"username":"ann_smith","password":["x"]}"#.into(), "password"),
+        ("/api/auth/register", format!(r#"{{"username":"{long}","password":"long enough pass"}}"#), "username"),
+        ("/api/auth/register", format!(r#"{{"username":"ann_smith","password":"{}"}}"#, "p".repeat(129)), "password"),
+        ("/api/auth/register", r#"{"username":"ann_smith","password":"short"}"#.into(), "password"),
+        ("/api/auth/register", r#"{"username":"ann_smith_x","password":"ann_smith_x"}"#.into(), "password"),
+        ("/api/auth/register", r#"{"username":"Ann Smith","password":"long enough pass"}"#.into(), "username"),
+        (
+            "/api/auth/register",
+            format!(r#"{{"username":"ann_smith","password":"long enough pass","email":"{}@x.com"}}"#, "e".repeat(250)),
+            "email",
+        ),
+        (
+            "/api/auth/register",
+            r#"{"username":"ann_smith","password":"long enough pass","email":"nope"}"#.into(),
+            "email",
+        ),
+        (
+            "/api/auth/register",
+            r#"{"username":"ann_smith","password":"long enough pass","role":"admin"}"#.into(),
+            "role",
+        ),
+        ("/api/auth/login", r#"{"username":"ann_smith"}"#.into(), "password"),
+        ("/api/auth/login", r#"{"username":true,"password":"x"}"#.into(), "username"),
+        ("/api/auth/login", format!(r#"{{"username":"{}","password":"x"}}"#, "a".repeat(65)), "username"),
+        ("/api/auth/login", format!(r#"{{"username":"ann","password":"{}"}}"#, "p".repeat(129)), "password"),
+        ("/api/auth/login", r#"{"username":"","password":"x"}"#.into(), "username"),
+        ("/api/auth/refresh", "{}".into(), "refresh_token"),
+        ("/api/auth/refresh", r#"{"refresh_token":42}"#.into(), "refresh_token"),
+        ("/api/auth/refresh", format!(r#"{{"refresh_token":"{}"}}"#, "r".repeat(300)), "refresh_token"),
+        ("/api/auth/logout", r#"{"refresh_token":null}"#.into(), "refresh_token"),
+    ];
+    for (path, body, field) in cases {
+        let res = post(&s.router, path, &body, &ip).await;
+        assert_eq!(res.status, 400, "{path} {body}: {}", res.text);
+        let message = res.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{path} {body}: `{message}` should name {field}");
+    }
+    for path in ["/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout"] {
+        for body in ["", "   ", "username=ann&password=x", "{", r#"{"usern"#, "nul"] {
+            let res = post(&s.router, path, body, &ip).await;
+            assert_eq!(res.status, 400, "{path} {body:?}: {}", res.text);
+            assert_eq!(res.body["error"]["code"], "invalid_body", "{path} {body:?}");
+        }
+    }
+    // Nothing was created by all that.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&s.db.pool).await.unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn registration_can_be_closed_by_configuration() {
+    let s = stack_with(|c| c.auth.registration_open = false).await;
+    let res = register(&s.router, &random_name()).await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    assert_eq!(res.body["error"]["message"], "registration is closed");
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_password_hash_token_or_key_reaches_the_logs() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let s = stack().await;
+    let name = random_name();
+    let password = "unmistakable-Passw0rd-7f3a";
+    let body = serde_json::json!({"username": name, "password": password});
+    assert_eq!(post(&s.router, "/api/auth/register", &body.to_string(), &random_ip()).await.status, 201);
+    let wrong = "another-Unmistakable-9c1d";
+    assert_eq!(login(&s.router, &name, wrong, &random_ip()).await.status, 401);
+    let res = login(&s.router, &name, password, &random_ip()).await;
+    assert_eq!(res.status, 200);
+    let access = res.body["access_token"].as_str().unwrap().to_string();
+    let refresh = res.body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(me(&s.router, &access).await.status, 200);
+    let res = post(&s.router, "/api/auth/refresh", &refresh_body(&refresh), &random_ip()).await;
+    let refresh2 = res.body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(post(&s.router, "/api/auth/logout", &refresh_body(&refresh2), &random_ip()).await.status, 204);
+
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE username = $1")
+        .bind(&name)
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    let (key, _) = keys(&s.config);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("login failed") && logs.contains("login succeeded"), "capture works:\n{logs}");
+    let hash_tail = hash.rsplit('$').next().unwrap().to_string();
+    for (what, secret) in [
+        ("password", password.to_string()),
+        ("wrong password", wrong.to_string()),
+        ("password hash", hash_tail),
+        ("access token", access.clone()),
+        ("access token signature", access.rsplit('.').next().unwrap().to_string()),
+        ("refresh token", refresh),
+        ("rotated refresh token", refresh2),
+        ("signing key", key.expose().to_string()),
+    ] {
+        assert!(!logs.contains(&secret), "the {what} appears in the logs");
+    }
+}
