@@ -68,7 +68,8 @@ pub enum ImportError {
 impl ImportError {
     /// True for failures of a dependency (retrying may succeed), false for bad input.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ImportError::Database(_)) || matches!(self, ImportError::S3 { reason, .. } if !reason.contains("NoSuchKey"))
+        matches!(self, ImportError::Database(_))
+            || matches!(self, ImportError::S3 { reason, .. } if !reason.contains("NoSuchKey"))
     }
 }
 
@@ -144,7 +145,11 @@ pub async fn import_s3(pool: &PgPool, s3: &aws_sdk_s3::Client, object: &S3Import
     run(pool, vec![(name, bytes)], competition.as_deref()).await
 }
 
-async fn run(pool: &PgPool, inputs: Vec<(String, Vec<u8>)>, competition: Option<&str>) -> Result<ImportReport, ImportError> {
+async fn run(
+    pool: &PgPool,
+    inputs: Vec<(String, Vec<u8>)>,
+    competition: Option<&str>,
+) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let run_id = store::start_run(pool, JOB).await?;
     let mut report = ImportReport { run_id, ..Default::default() };
@@ -192,7 +197,8 @@ async fn import_one(
 ) -> Result<FileReport, ImportError> {
     // Raw names (no alias table): the resolver maps them and records them as aliases.
     let records = csv_import::read_csv(bytes, source_name, &TeamAliases::new())?;
-    let first = records.iter().min_by_key(|r| r.date).ok_or_else(|| ImportError::Empty { source_name: source_name.into() })?;
+    let first =
+        records.iter().min_by_key(|r| r.date).ok_or_else(|| ImportError::Empty { source_name: source_name.into() })?;
     let div = first.competition.clone();
     let known = div.as_deref().and_then(|d| DIVISIONS.iter().find(|(x, _, _)| *x == d));
     let code = match (competition, known) {
@@ -229,14 +235,19 @@ async fn import_one(
             source_id: format!("{div_tag}/{season}/{}/{}", r.home, r.away),
         });
     }
-    let (matches, ids) = store::upsert_matches(&mut tx, competition_id, store::SOURCE_CO_UK, Authority::CoUk, &rows).await?;
-    let odds_rows: Vec<OddsRow> = records.iter().zip(&ids).filter(|(_, id)| **id > 0).flat_map(|(r, id)| odds_of(*id, r)).collect();
+    let (matches, ids) =
+        store::upsert_matches(&mut tx, competition_id, store::SOURCE_CO_UK, Authority::CoUk, &rows).await?;
+    let odds_rows: Vec<OddsRow> =
+        records.iter().zip(&ids).filter(|(_, id)| **id > 0).flat_map(|(r, id)| odds_of(*id, r)).collect();
     let odds = store::upsert_odds(&mut tx, &odds_rows).await?;
     let teams_changed = resolver.changed - teams_before;
     let data_version = if matches.changed() + odds.changed() + teams_changed > 0 {
         store::bump_data_version(&mut tx, competition_id).await?
     } else {
-        sqlx::query_scalar("SELECT data_version FROM competitions WHERE id = $1").bind(competition_id).fetch_one(&mut *tx).await?
+        sqlx::query_scalar("SELECT data_version FROM competitions WHERE id = $1")
+            .bind(competition_id)
+            .fetch_one(&mut *tx)
+            .await?
     };
     tx.commit().await?;
     Ok(FileReport {
@@ -298,7 +309,8 @@ fn odds_of(match_id: i64, r: &MatchRecord) -> Vec<OddsRow> {
 
 /// The last Sunday of a month.
 fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let next = if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) };
+    let next =
+        if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) };
     let mut d = next.unwrap_or(NaiveDate::MIN) - Duration::days(1);
     while d.weekday() != Weekday::Sun {
         d -= Duration::days(1);

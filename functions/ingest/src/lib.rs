@@ -142,8 +142,8 @@ mod tests {
             .expect("ingest input");
         assert_eq!(i.ingest.season, Some(2024));
         assert!(i.import.is_none());
-        let i: JobInput =
-            serde_json::from_str(r#"{"import":{"bucket":"b","key":"imports/x.csv","competition":"PL"}}"#).expect("import");
+        let i: JobInput = serde_json::from_str(r#"{"import":{"bucket":"b","key":"imports/x.csv","competition":"PL"}}"#)
+            .expect("import");
         assert_eq!(i.import.map(|o| o.key), Some("imports/x.csv".to_string()));
         // EventBridge's scheduled event: its fields are ignored, the default run happens.
         let i: JobInput = serde_json::from_str(

@@ -186,32 +186,26 @@ impl FootballDataClient {
                         stats.retries += 1;
                         stats.rate_limit_waits += 1;
                     }
-                    self.sleep_until(Instant::now() + wait.min(self.options.max_wait) + jitter(wait / 10), deadline, path)
-                        .await?;
+                    self.sleep_until(
+                        Instant::now() + wait.min(self.options.max_wait) + jitter(wait / 10),
+                        deadline,
+                        path,
+                    )
+                    .await?;
                 }
                 500..=599 => {
                     let reason = format!("HTTP {status}");
                     self.back_off(attempt, deadline, path, reason).await?;
                 }
                 _ => {
-                    return Err(FetchError::Refused {
-                        path: path.to_string(),
-                        status,
-                        message: error_message(&body),
-                    });
+                    return Err(FetchError::Refused { path: path.to_string(), status, message: error_message(&body) });
                 }
             }
         }
     }
 
     /// Waits before the next attempt, or fails when attempts are exhausted or the deadline is near.
-    async fn back_off(
-        &self,
-        attempt: u32,
-        deadline: Instant,
-        path: &str,
-        reason: String,
-    ) -> Result<(), FetchError> {
+    async fn back_off(&self, attempt: u32, deadline: Instant, path: &str, reason: String) -> Result<(), FetchError> {
         if attempt >= self.options.max_attempts {
             return Err(FetchError::Unavailable { path: path.to_string(), attempts: attempt, reason });
         }
@@ -241,7 +235,8 @@ impl FootballDataClient {
 
     /// Records the budget headers; returns the reset delay when announced.
     async fn note_budget(&self, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-        let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        let number =
+            |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
         let available = AVAILABLE_HEADERS.iter().find_map(|h| number(h));
         let reset = number(RESET_HEADER).map(Duration::from_secs);
         let mut budget = self.budget.lock().await;
@@ -270,10 +265,10 @@ fn error_message(body: &[u8]) -> String {
 /// "You reached your request limit. Wait 48 seconds." -> 48 s.
 fn wait_from_message(message: &str) -> Option<Duration> {
     let words: Vec<&str> = message.split_whitespace().collect();
-    words.windows(2).find_map(|w| {
-        (w[0].eq_ignore_ascii_case("wait") && w.len() == 2).then(|| w[1].parse::<u64>().ok()).flatten()
-    })
-    .map(Duration::from_secs)
+    words
+        .windows(2)
+        .find_map(|w| (w[0].eq_ignore_ascii_case("wait") && w.len() == 2).then(|| w[1].parse::<u64>().ok()).flatten())
+        .map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -282,7 +277,10 @@ mod tests {
 
     #[test]
     fn reads_the_wait_from_a_429_message() {
-        assert_eq!(wait_from_message("You reached your request limit. Wait 48 seconds."), Some(Duration::from_secs(48)));
+        assert_eq!(
+            wait_from_message("You reached your request limit. Wait 48 seconds."),
+            Some(Duration::from_secs(48))
+        );
         assert_eq!(wait_from_message("restricted"), None);
     }
 

@@ -56,7 +56,10 @@ impl IngestSettings {
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         let base_url = get("FOOTBALL_DATA_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid { var: "FOOTBALL_DATA_BASE_URL", reason: "must be an http(s) URL".into() });
+            return Err(ConfigError::Invalid {
+                var: "FOOTBALL_DATA_BASE_URL",
+                reason: "must be an http(s) URL".into(),
+            });
         }
         let token = match (get("FOOTBALL_DATA_TOKEN_SECRET_ARN"), get("FOOTBALL_DATA_TOKEN")) {
             (Some(arn), _) => Some(SecretSource::SecretsManager { arn }),
@@ -217,11 +220,13 @@ pub async fn client(
     settings: &IngestSettings,
     secrets: &crate::secrets::SecretStore,
 ) -> Result<FootballDataClient, IngestError> {
-    let source = settings.token.as_ref().ok_or_else(|| {
-        IngestError::Token("set FOOTBALL_DATA_TOKEN_SECRET_ARN (or FOOTBALL_DATA_TOKEN)".into())
-    })?;
+    let source = settings
+        .token
+        .as_ref()
+        .ok_or_else(|| IngestError::Token("set FOOTBALL_DATA_TOKEN_SECRET_ARN (or FOOTBALL_DATA_TOKEN)".into()))?;
     let token = secrets.resolve(source).await.map_err(|e| IngestError::Token(e.to_string()))?;
-    FootballDataClient::new(&settings.base_url, token, settings.client.clone()).map_err(|e| IngestError::Token(e.to_string()))
+    FootballDataClient::new(&settings.base_url, token, settings.client.clone())
+        .map_err(|e| IngestError::Token(e.to_string()))
 }
 
 /// One ingestion run: the pending steps of an earlier run first, then this request's.

@@ -509,7 +509,12 @@ pub async fn load_checkpoint(pool: &PgPool, job: &str, scope: &str) -> Result<Op
     row.map(|r| r.try_get::<serde_json::Value, _>("state")).transpose()
 }
 
-pub async fn save_checkpoint(pool: &PgPool, job: &str, scope: &str, state: &serde_json::Value) -> Result<(), sqlx::Error> {
+pub async fn save_checkpoint(
+    pool: &PgPool,
+    job: &str,
+    scope: &str,
+    state: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO job_checkpoints (job, scope, state) VALUES ($1, $2, $3)
          ON CONFLICT (job, scope) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
@@ -523,6 +528,10 @@ pub async fn save_checkpoint(pool: &PgPool, job: &str, scope: &str, state: &serd
 }
 
 pub async fn clear_checkpoint(pool: &PgPool, job: &str, scope: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM job_checkpoints WHERE job = $1 AND scope = $2").bind(job).bind(scope).execute(pool).await?;
+    sqlx::query("DELETE FROM job_checkpoints WHERE job = $1 AND scope = $2")
+        .bind(job)
+        .bind(scope)
+        .execute(pool)
+        .await?;
     Ok(())
 }

@@ -1,0 +1,143 @@
+//! The football-data.co.uk import: the EPL history of ../shared/data twice (same row counts, the
+//! second run writes nothing), and an S3 object through the ingest function's `import` event
+//! against the AWS emulator.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{root, snapshot};
+use ingest::{JobError, JobInput, JobOutput};
+use shared::import::S3Import;
+use test_support::TestDatabase;
+
+#[tokio::test]
+async fn importing_the_epl_history_twice_gives_the_same_rows() {
+    let dir = root().join("../shared/data/football-data-co-uk/E0");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 12, "the EPL seasons 2012/13 to 2023/24");
+    let db = TestDatabase::new().await;
+
+    let started = Instant::now();
+    let first = shared::import::import_files(&db.pool, &files, Some("PL")).await.expect("first import");
+    let first_elapsed = started.elapsed();
+    let after_first = snapshot(&db.pool).await;
+    assert_eq!(first.matches.inserted, 4560, "{:?}", first.matches);
+    assert_eq!(after_first["matches"], 4560);
+    assert_eq!(after_first["match_sources"], 4560);
+    assert!(first.odds.inserted > 100_000, "{:?}", first.odds);
+    assert_eq!(after_first["match_odds"].as_u64(), Some(first.odds.inserted));
+
+    let started = Instant::now();
+    let second = shared::import::import_files(&db.pool, &files, Some("PL")).await.expect("second import");
+    let second_elapsed = started.elapsed();
+    assert_eq!(second.matches.changed() + second.odds.changed() + second.teams_changed, 0, "{second:?}");
+    assert!(second.data_versions.is_empty());
+    assert_eq!(snapshot(&db.pool).await, after_first);
+    eprintln!(
+        "[import] {} matches, {} odds rows, {} teams: first import {:?}, second (no change) {:?}",
+        after_first["matches"], after_first["match_odds"], after_first["teams"], first_elapsed, second_elapsed
+    );
+
+    // One club, one row: every co.uk name of Manchester City resolves to the canonical team.
+    let (teams, seasons): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM teams), (SELECT count(DISTINCT season) FROM matches)")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(seasons, 12);
+    assert!(teams <= 40, "{teams} teams: names were not reconciled");
+    let city: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM matches m JOIN teams t ON t.id = m.home_team_id WHERE t.name = 'Manchester City FC'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(city, 12 * 19);
+    let (phases, pinnacle): (i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT phase), count(*) FILTER (WHERE bookmaker = 'pinnacle' AND market = 'over_under_2_5')
+           FROM match_odds",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(phases, 2, "opening and closing odds");
+    assert!(pinnacle > 0);
+    let runs: Vec<String> =
+        sqlx::query_scalar("SELECT outcome FROM job_runs WHERE job = 'import'").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(runs, ["succeeded", "succeeded"]);
+}
+
+const SMALL: &str = "Div,Date,Time,HomeTeam,AwayTeam,FTHG,FTAG,FTR,PSH,PSD,PSA,PSCH,PSCD,PSCA,P>2.5,P<2.5\r\n\
+E0,16/08/2024,20:00,Man United,Fulham,1,0,H,1.6,4.3,5.5,1.65,4.2,5.3,1.8,2.1\r\n\
+E0,17/08/2024,12:30,Ipswich,Liverpool,0,2,A,7.5,5.0,1.4,8.0,5.2,1.38,1.6,2.4\r\n\
+E0,17/08/2024,15:00,Arsenal,Wolves,2,0,H,1.2,7.0,13.0,1.22,6.8,12.5,1.7,2.2\r\n";
+
+#[tokio::test]
+async fn an_s3_object_is_imported_through_the_ingest_event() {
+    let db = TestDatabase::new().await;
+    let bucket = std::env::var("BACKUP_BUCKET").expect("BACKUP_BUCKET (load .local/stack.env)");
+    let key = format!("imports/test-{}.csv", uuid::Uuid::new_v4().simple());
+    let job = common::job(&db, "http://127.0.0.1:9");
+    job.services
+        .aws
+        .s3()
+        .await
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(SMALL.as_bytes().to_vec().into())
+        .send()
+        .await
+        .expect("put the CSV into the emulator");
+
+    let input: JobInput =
+        serde_json::from_value(serde_json::json!({"import": {"bucket": bucket, "key": key, "competition": "PL"}}))
+            .unwrap();
+    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = match ingest::run(&job, input.clone(), far).await.expect("import") {
+        JobOutput::Import(r) => r,
+        JobOutput::Ingest(_) => panic!("not an import"),
+    };
+    assert_eq!(report.matches.inserted, 3);
+    // 3 matches x (1X2 opening + closing + over/under opening) = 3 x (3 + 3 + 2)
+    assert_eq!(report.odds.inserted, 24);
+    let kickoff: String = sqlx::query_scalar(
+        "SELECT to_char(kickoff_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM matches m
+           JOIN teams t ON t.id = m.home_team_id WHERE t.name = 'Manchester United FC'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kickoff, "2024-08-16 19:00", "UK summer time is UTC+1");
+
+    // Again: nothing changes.
+    let again = match ingest::run(&job, input, far).await.expect("import again") {
+        JobOutput::Import(r) => r,
+        JobOutput::Ingest(_) => panic!("not an import"),
+    };
+    assert_eq!(again.matches.changed() + again.odds.changed(), 0);
+
+    // A key outside imports/ is bad input; a missing object is named.
+    let outside = JobInput {
+        import: Some(S3Import { bucket: bucket.clone(), key: "backups/x.csv".into(), competition: None }),
+        ..Default::default()
+    };
+    match ingest::run(&job, outside, far).await {
+        Err(JobError::Invalid(m)) => assert!(m.contains("imports/"), "{m}"),
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+    let missing = JobInput {
+        import: Some(S3Import { bucket, key: "imports/none.csv".into(), competition: None }),
+        ..Default::default()
+    };
+    match ingest::run(&job, missing, far).await {
+        Err(e) => assert!(e.to_string().contains("imports/none.csv"), "{e}"),
+        Ok(_) => panic!("a missing object cannot import"),
+    }
+}
