@@ -230,3 +230,18 @@ async fn account_changes_are_validated_and_the_last_admin_is_kept() {
         assert!(res.body["error"]["message"].as_str().unwrap().contains(words), "{uri} {body}: {}", res.text);
     }
 }
+
+#[tokio::test]
+async fn the_sample_events_are_answered() {
+    let s = stack().await;
+    for name in ["admin-stats.json", "admin-users.json", "admin-users-patch.json"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (mut parts, body) = request.into_parts();
+        // The placeholder token replaced by a real admin's.
+        parts.headers.insert("authorization", format!("Bearer {}", s.admin).parse().unwrap());
+        let res = send(&s.router, Request::from_parts(parts, Body::from(body.to_vec()))).await;
+        assert!(res.status == 200 || res.status == 404, "{name}: {}", res.text);
+    }
+}

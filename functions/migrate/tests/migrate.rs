@@ -184,3 +184,14 @@ async fn half_a_hook_event_is_refused() {
     let err = Migrator::new(services(&url), None).handle(event).await.unwrap_err();
     assert!(matches!(err, MigrateError::IncompleteHookEvent));
 }
+
+#[test]
+fn the_sample_events_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let plain: MigrateEvent =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("migrate.json")).unwrap()).unwrap();
+    assert_eq!(plain, MigrateEvent::default());
+    let hook: MigrateEvent =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("migrate-codedeploy-hook.json")).unwrap()).unwrap();
+    assert!(hook.deployment_id.is_some() && hook.hook_execution_id.is_some());
+}
