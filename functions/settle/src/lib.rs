@@ -15,6 +15,11 @@ pub const RESERVE: Duration = Duration::from_secs(20);
 
 pub async fn handle(services: Services, event: LambdaEvent<serde_json::Value>) -> Result<JobReport, Diagnostic> {
     let deadline = Deadline::from_epoch_ms(event.context.deadline, RESERVE);
+    tracing::info!(
+        deadline_ms = event.context.deadline,
+        remaining_ms = deadline.remaining().as_millis() as u64,
+        "settle invoked"
+    );
     run(&services, event.payload, deadline).await.map_err(diagnostic)
 }
 

@@ -138,6 +138,9 @@ impl Outcome {
     }
 }
 
+/// The time a run gets when the invocation carries no usable deadline (a local emulator).
+pub const LOCAL_BUDGET: Duration = Duration::from_secs(120);
+
 /// When a run must stop starting new batches: the Lambda's deadline less a reserve for the
 /// batch in flight and the bookkeeping, and optionally a batch budget (drills and tests).
 #[derive(Debug, Clone, Copy)]
@@ -152,11 +155,16 @@ impl Deadline {
         Self { at: Instant::now() + remaining, max_batches: None }
     }
 
-    /// From the Lambda context's deadline (milliseconds since the epoch), keeping `reserve` back.
+    /// From the Lambda context's deadline (milliseconds since the epoch), keeping `reserve` back
+    /// (at most a quarter of the time left, so a short local timeout still leaves room to work).
     pub fn from_epoch_ms(deadline_ms: u64, reserve: Duration) -> Self {
         let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(reserve);
-        Self::after(left)
+        if deadline_ms <= now_ms {
+            // Lambda always gives a deadline ahead; a local emulator may give none usable.
+            return Self::after(LOCAL_BUDGET);
+        }
+        let left = Duration::from_millis(deadline_ms - now_ms);
+        Self::after(left.saturating_sub(reserve.min(left / 4)))
     }
 
     /// At most `n` batches in this run.
@@ -563,7 +571,7 @@ mod tests {
         let ctx = JobContext {
             job: "t".into(),
             run_id: 1,
-            deadline: Deadline::from_epoch_ms(0, Duration::from_secs(5)),
+            deadline: Deadline::after(Duration::ZERO),
             batches: Arc::new(AtomicU32::new(0)),
         };
         assert!(!ctx.next_batch());
