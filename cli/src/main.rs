@@ -2,6 +2,7 @@
 
 mod backtest;
 mod db;
+mod import;
 mod models;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,7 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     FitDc(models::FitDcArgs),
     TrainMl(models::TrainMlArgs),
+    Import(import::ImportArgs),
 }
 
 #[tokio::main]
@@ -31,5 +33,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(args),
         Command::FitDc(args) => models::fit_dc(args),
         Command::TrainMl(args) => models::train_ml(args),
+        Command::Import(args) => import::run(args).await,
     }
 }
