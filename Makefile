@@ -20,9 +20,11 @@ help: ## this list
 services: ## start PostgreSQL, Redis and the AWS emulator (or reuse DATABASE_URL / REDIS_URL) and create the AWS resources
 	@$(STACK) services
 
-db: services ## apply migrations and load the demo data (demo league, test_user, test_admin) into the local database
+db: services ## apply migrations and load the demo data (demo league, test_user, test_admin), and the football-data.co.uk history of HISTORY_DIR when set
 	@cargo build --quiet -p fp-cli
 	@$(LOAD_ENV); ./target/debug/fp db migrate && ./target/debug/fp db seed-demo
+	@# HISTORY_DIR=<folder of football-data.co.uk CSVs>: real history too (competition from the files' Div)
+	@if [[ -n "$${HISTORY_DIR:-}" ]]; then $(LOAD_ENV); ./target/debug/fp import "$$HISTORY_DIR"; fi
 
 up: db ## run every function under `cargo lambda watch` on 127.0.0.1:9000, in the background; wait until /health answers
 	@cargo build --quiet $(addprefix -p ,$(FUNCTIONS))
