@@ -62,13 +62,22 @@ impl Database {
                 let field = |name: &str| v.get(name).and_then(|x| x.as_str().map(str::to_string));
                 let malformed =
                     |what: &str| SecretError::Malformed { arn: arn.clone(), reason: format!("missing `{what}`") };
-                let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(5432) as u16;
+                // An Aurora-managed master secret holds only username and password: the host
+                // (the RDS Proxy endpoint), port and database name then come from the environment.
+                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                let host = field("host").or_else(|| env("DATABASE_HOST")).ok_or_else(|| malformed("host"))?;
+                let port = v
+                    .get("port")
+                    .and_then(|p| p.as_u64())
+                    .or_else(|| env("DATABASE_PORT").and_then(|p| p.parse().ok()))
+                    .unwrap_or(5432) as u16;
+                let dbname = field("dbname").or_else(|| env("DATABASE_NAME")).unwrap_or_else(|| "football".into());
                 PgConnectOptions::new()
-                    .host(&field("host").ok_or_else(|| malformed("host"))?)
+                    .host(&host)
                     .port(port)
                     .username(&field("username").ok_or_else(|| malformed("username"))?)
                     .password(&field("password").ok_or_else(|| malformed("password"))?)
-                    .database(&field("dbname").unwrap_or_else(|| "football".into()))
+                    .database(&dbname)
                     .ssl_mode(sqlx::postgres::PgSslMode::Require)
             }
         };
