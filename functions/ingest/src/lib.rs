@@ -115,7 +115,6 @@ pub async fn run(job: &Job, input: JobInput, deadline: Instant) -> Result<JobOut
     // Boxed: the ingestion's future is deep, and the runtime's own nesting adds to it.
     let report = Box::pin(ingest::run(
         pool,
-        &job.services.cache,
         &client,
         &input.ingest,
         &job.settings.default_competitions,

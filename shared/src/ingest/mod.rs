@@ -7,8 +7,10 @@
 //! them first. Every run is a `job_runs` row (`ingest`) with its outcome and counts.
 //!
 //! Writes are idempotent ([`store`]); a step that changed a competition's data increments its
-//! `competitions.data_version`, which readers put in their cache keys, and the run deletes the
-//! cache entries listed by [`stale_cache_keys`].
+//! `competitions.data_version` in the same transaction. That is the cache invalidation: every
+//! cache entry built from this data (the catalog's `fp:catalog:*` keys, the prediction model
+//! state) carries the data version in its key, so a bump makes the stale entries unreachable at
+//! once and their TTL removes them; there are no unversioned keys to delete.
 
 pub mod api;
 pub mod client;
@@ -26,7 +28,6 @@ use self::{
     store::{Authority, MatchRow, OrgTeam, TeamResolver, UpsertCounts},
 };
 use crate::{
-    cache::Cache,
     config::{ConfigError, SecretSource},
     secret::Secret,
 };
@@ -165,13 +166,6 @@ pub enum IngestError {
     Token(String),
 }
 
-/// The cache entries a change to `competition` makes stale (beyond those keyed by its data
-/// version, which new versions make unreachable): the competition list and the competition's own
-/// entry, under the matches function's key names.
-pub fn stale_cache_keys(competition: &str) -> Vec<String> {
-    vec!["competitions".into(), format!("competition:{competition}")]
-}
-
 /// The steps of a request. Teams and the competition record are fetched for a whole season, or
 /// when the competition has no football-data.org id yet; a routine run costs one request per
 /// competition.
@@ -232,7 +226,6 @@ pub async fn client(
 /// One ingestion run: the pending steps of an earlier run first, then this request's.
 pub async fn run(
     pool: &PgPool,
-    cache: &Cache,
     client: &FootballDataClient,
     request: &IngestRequest,
     defaults: &[String],
@@ -257,8 +250,6 @@ pub async fn run(
             let error = (!report.errors.is_empty()).then(|| report.errors.join("; "));
             let counts = serde_json::to_value(&report).unwrap_or(counts);
             store::finish_run(pool, run_id, report.outcome, &counts, error.as_deref()).await?;
-            let keys: Vec<String> = report.data_versions.keys().flat_map(|c| stale_cache_keys(c)).collect();
-            cache.delete(&keys).await;
             use crate::metrics::MetricValue::Count;
             crate::metrics::emit(
                 &[("job", JOB), ("outcome", report.outcome)],
