@@ -245,3 +245,19 @@ async fn the_sample_events_are_answered() {
         assert!(res.status == 200 || res.status == 404, "{name}: {}", res.text);
     }
 }
+
+#[tokio::test]
+async fn the_demo_users_log_in_and_only_test_admin_sees_the_stats() {
+    let db = TestDatabase::new().await;
+    shared::demo::seed(&db.pool, shared::config::Environment::Local, Utc::now()).await.unwrap();
+    let services = test_support::services(&db);
+    let router = admin::router(services.clone());
+    for (username, expected) in [("test_user", 403), ("test_admin", 200)] {
+        let pair =
+            shared::auth::session::login(&services, username, shared::Secret::new("test_password"), "192.0.2.10")
+                .await
+                .unwrap();
+        let res = call(&router, "GET", "/api/admin/stats", Some(&pair.access_token), None).await;
+        assert_eq!(res.status, expected, "{username}: {}", res.text);
+    }
+}
