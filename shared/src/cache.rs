@@ -3,6 +3,11 @@
 //! The cache is an accelerator, never a source of truth: every operation has a short timeout, and
 //! a failure is logged and reported to the caller as a miss or a no-op, so an outage costs speed,
 //! not correctness. Keys all start with `fp:`.
+//!
+//! Deployed, the URL is `rediss://` (ElastiCache with encryption in transit): TLS through rustls
+//! with the built-in webpki roots, and rustls' `ring` provider installed as the process default
+//! before the first client exists (with both `ring` and `aws-lc-rs` compiled in by other
+//! dependencies, rustls cannot pick one by itself and would panic on the first TLS connection).
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +41,7 @@ pub struct Cache {
 impl Cache {
     /// No network I/O: the connection is opened on first use.
     pub fn new(config: &CacheConfig) -> Self {
+        install_crypto_provider();
         Self { client: redis::Client::open(config.cache_url()).ok(), timeout: config.timeout, manager: OnceCell::new() }
     }
 
@@ -110,6 +116,15 @@ impl Cache {
     }
 }
 
+/// Makes rustls' `ring` provider the process default, once; an error only means a provider is
+/// installed already (by another client of this process), which is as good.
+fn install_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 fn prefixed(key: &str) -> String {
     if key.starts_with(KEY_PREFIX) { key.to_string() } else { format!("{KEY_PREFIX}{key}") }
 }
@@ -127,5 +142,74 @@ async fn bounded<T>(
 impl CacheConfig {
     fn cache_url(&self) -> &str {
         self.url.expose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use redis::{ConnectionAddr, IntoConnectionInfo};
+
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn a_rediss_url_is_a_tls_connection_that_verifies_the_host() {
+        let info = "rediss://master.football-prediction-prod.abc123.euw1.cache.amazonaws.com:6379"
+            .into_connection_info()
+            .expect("rediss:// parses (the redis crate is built with TLS)");
+        match info.addr {
+            ConnectionAddr::TcpTls { host, port, insecure, .. } => {
+                assert_eq!(host, "master.football-prediction-prod.abc123.euw1.cache.amazonaws.com");
+                assert_eq!(port, 6379);
+                assert!(!insecure, "the certificate's host name must be checked");
+            }
+            other => panic!("rediss:// must be TLS, got {other:?}"),
+        }
+        let plain = "redis://127.0.0.1:6379".into_connection_info().unwrap();
+        assert!(matches!(plain.addr, ConnectionAddr::Tcp(..)), "{:?}", plain.addr);
+    }
+
+    #[test]
+    fn a_cache_on_a_rediss_url_builds_its_client_and_a_crypto_provider_is_installed() {
+        let cache = Cache::new(&CacheConfig {
+            url: Secret::new("rediss://cache.invalid:6379".to_string()),
+            timeout: Duration::from_millis(50),
+        });
+        assert!(cache.client.is_some(), "a rediss:// URL must give a client, not InvalidUrl");
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+        // Building the TLS configuration is what panics without a provider.
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        drop(config);
+    }
+
+    #[tokio::test]
+    async fn a_failed_tls_handshake_is_a_miss_not_a_panic() {
+        // A server that accepts and hangs up: the client builds its TLS configuration (where a
+        // missing crypto provider panics), starts a handshake that fails, and the cache answers as
+        // a miss within its timeout.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let cache = Cache::new(&CacheConfig {
+            url: Secret::new(format!("rediss://localhost:{port}")),
+            timeout: Duration::from_millis(300),
+        });
+        let value: Option<String> = cache.get_json("k").await;
+        assert_eq!(value, None);
+        assert!(cache.ping().await.is_err());
+    }
+
+    #[test]
+    fn keys_get_the_prefix_once() {
+        assert_eq!(prefixed("a"), "fp:a");
+        assert_eq!(prefixed("fp:a"), "fp:a");
     }
 }
