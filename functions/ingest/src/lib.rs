@@ -9,17 +9,25 @@
 //! {"competitions": ["PL"], "season": 2024, "dateFrom": "2024-08-01", "dateTo": "2024-08-31"}
 //! {"import": {"bucket": "...", "key": "imports/E0_2324.csv", "competition": "PL"}}
 //! ```
+//!
+//! Like settle and train, it answers a [`JobReport`] (its `counts` are the ingestion's or the
+//! import's report) and fails with a `Retryable` or `Permanent` error. An ingestion that finds
+//! another one running answers outcome `skipped` and does nothing.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use lambda_runtime::LambdaEvent;
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use shared::{
     Services,
-    import::{self, ImportReport, S3Import},
-    ingest::{self, IngestError, IngestReport, IngestRequest, IngestSettings},
+    import::{self, S3Import},
+    ingest::{self, IngestRequest, IngestSettings},
+    jobs::{self, Deadline, JobError, JobReport, Outcome},
 };
-use tokio::time::Instant;
+
+/// Time kept back from the Lambda deadline for the step in flight and the run record (the
+/// client keeps its own safety margin inside what is left).
+pub const RESERVE: Duration = Duration::from_secs(20);
 
 /// The job's typed input.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -29,49 +37,6 @@ pub struct JobInput {
     pub import: Option<S3Import>,
     #[serde(flatten)]
     pub ingest: IngestRequest,
-}
-
-/// What a run answers (and logs).
-#[derive(Debug, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum JobOutput {
-    Ingest(IngestReport),
-    Import(ImportReport),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Bad input: retrying the same event cannot help.
-    #[error("invalid input: {0}")]
-    Invalid(String),
-    /// A dependency (database, S3, Secrets Manager) failed: the invocation may be retried.
-    #[error("dependency unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl From<IngestError> for JobError {
-    fn from(e: IngestError) -> Self {
-        match e {
-            IngestError::Invalid(e) => JobError::Invalid(e.to_string()),
-            other => JobError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-impl From<import::ImportError> for JobError {
-    fn from(e: import::ImportError) -> Self {
-        if e.is_retryable() { JobError::Unavailable(e.to_string()) } else { JobError::Invalid(e.to_string()) }
-    }
-}
-
-impl From<JobError> for lambda_runtime::Diagnostic {
-    fn from(e: JobError) -> Self {
-        let error_type = match e {
-            JobError::Invalid(_) => "InvalidInput",
-            JobError::Unavailable(_) => "DependencyUnavailable",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
-    }
 }
 
 /// The services and settings of a warm function.
@@ -86,49 +51,61 @@ impl Job {
     }
 }
 
-/// The Lambda deadline (milliseconds since the epoch) as an `Instant`.
-pub fn deadline_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+pub async fn handle(job: &Job, event: LambdaEvent<serde_json::Value>) -> Result<JobReport, Diagnostic> {
+    let deadline = Deadline::from_epoch_ms(event.context.deadline, RESERVE);
+    tracing::info!(
+        deadline_ms = event.context.deadline,
+        remaining_ms = deadline.remaining().as_millis() as u64,
+        "ingest invoked"
+    );
+    let input: JobInput = jobs::parse_input(event.payload).map_err(diagnostic)?;
+    // Boxed: the ingestion's future is deep, and the runtime's own nesting adds to it.
+    Box::pin(run(job, input, deadline)).await.map_err(diagnostic)
 }
 
-pub async fn handler(job: &Job, event: LambdaEvent<JobInput>) -> Result<JobOutput, JobError> {
-    let deadline = deadline_of(event.context.deadline);
-    Box::pin(run(job, event.payload, deadline)).await
-}
-
-/// One invocation.
-pub async fn run(job: &Job, input: JobInput, deadline: Instant) -> Result<JobOutput, JobError> {
-    let pool = job.services.db.pool().await.map_err(|e| JobError::Unavailable(e.to_string()))?;
+/// One invocation: the `ingest` job (under its lock, see [`ingest::run`]), or the import of an
+/// S3 object (recorded as an `import` run).
+pub async fn run(job: &Job, input: JobInput, deadline: Deadline) -> Result<JobReport, JobError> {
     if let Some(object) = input.import {
-        let s3 = job.services.aws.s3().await;
-        let report = Box::pin(import::import_s3(pool, s3, &object)).await?;
-        tracing::info!(
-            matches_changed = report.matches.changed(),
-            odds_changed = report.odds.changed(),
-            elapsed_ms = report.elapsed_ms,
-            "import done"
-        );
-        return Ok(JobOutput::Import(report));
+        return Box::pin(import_s3(&job.services, &object)).await;
     }
     let client = ingest::client(&job.settings, &job.services.secrets).await?;
-    // Boxed: the ingestion's future is deep, and the runtime's own nesting adds to it.
-    let report = Box::pin(ingest::run(
-        pool,
+    Box::pin(ingest::run(
+        &job.services,
         &client,
         &input.ingest,
         &job.settings.default_competitions,
         deadline,
         chrono::Utc::now(),
     ))
-    .await?;
+    .await
+}
+
+async fn import_s3(services: &Services, object: &S3Import) -> Result<JobReport, JobError> {
+    let pool = services.db.pool().await?;
+    let s3 = services.aws.s3().await;
+    let report = Box::pin(import::import_s3(pool, s3, object)).await.map_err(|e| {
+        if e.is_retryable() { JobError::retryable(e) } else { JobError::Permanent(format!("invalid input: {e}")) }
+    })?;
     tracing::info!(
-        outcome = report.outcome,
         matches_changed = report.matches.changed(),
-        steps_left = report.steps_left,
-        "ingest done"
+        odds_changed = report.odds.changed(),
+        elapsed_ms = report.elapsed_ms,
+        "import done"
     );
-    Ok(JobOutput::Ingest(report))
+    Ok(JobReport {
+        job: import::JOB.into(),
+        run_id: Some(report.run_id),
+        outcome: Outcome::Succeeded,
+        counts: serde_json::to_value(&report).map_err(JobError::permanent)?,
+        error: None,
+        duration_ms: report.elapsed_ms,
+    })
+}
+
+/// The Lambda error: its type says whether retrying can help.
+pub fn diagnostic(e: JobError) -> Diagnostic {
+    Diagnostic { error_type: e.kind().into(), error_message: e.to_string() }
 }
 
 #[cfg(test)]
@@ -150,6 +127,8 @@ mod tests {
         )
         .expect("scheduled event");
         assert_eq!(i, JobInput::default());
-        assert!(serde_json::from_str::<JobInput>(r#"{"season":"soon"}"#).is_err());
+        let err = jobs::parse_input::<JobInput>(serde_json::json!({"season": "soon"})).unwrap_err();
+        // Permanent; `flatten` hides the field's name from the error's path.
+        assert!(!err.is_retryable() && err.to_string().contains("expected i32"), "{err}");
     }
 }

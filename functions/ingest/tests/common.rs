@@ -17,6 +17,7 @@ use shared::{
 };
 use sqlx::PgPool;
 use test_support::{TestDatabase, services};
+use tokio::sync::{Notify, watch};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -55,9 +56,21 @@ struct State {
     seen: Vec<(String, String, Option<String>)>,
 }
 
+/// Holds answers back while closed; says when a request arrives.
+struct Gate {
+    open: watch::Sender<bool>,
+    arrived: Notify,
+}
+
 /// The fake API: per path, queued replies first, then the standing reply (404 when none).
-#[derive(Clone, Default)]
-pub struct FakeApi(Arc<Mutex<State>>);
+#[derive(Clone)]
+pub struct FakeApi(Arc<Mutex<State>>, Arc<Gate>);
+
+impl Default for FakeApi {
+    fn default() -> Self {
+        Self(Arc::default(), Arc::new(Gate { open: watch::channel(true).0, arrived: Notify::new() }))
+    }
+}
 
 impl FakeApi {
     pub fn always(&self, path: &str, reply: Reply) {
@@ -71,12 +84,30 @@ impl FakeApi {
         self.0.lock().unwrap().seen.clone()
     }
 
+    /// Requests from now on wait for [`FakeApi::release`] before they are answered.
+    pub fn hold(&self) {
+        self.1.open.send_replace(false);
+    }
+    pub fn release(&self) {
+        self.1.open.send_replace(true);
+    }
+    /// Returns once a request has arrived (one that arrived before the call counts).
+    pub async fn request_arrived(&self) {
+        self.1.arrived.notified().await;
+    }
+
     /// Serves on 127.0.0.1:0; returns the base URL.
     pub async fn serve(&self) -> String {
         let state = self.clone();
         let app = Router::new().fallback(move |req: Request| {
             let state = state.clone();
-            async move { state.answer(req) }
+            async move {
+                let response = state.answer(req);
+                state.1.arrived.notify_one();
+                let mut open = state.1.open.subscribe();
+                let _ = open.wait_for(|open| *open).await;
+                response
+            }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -7,8 +7,11 @@ mod common;
 use std::time::Instant;
 
 use common::{root, snapshot};
-use ingest::{JobError, JobInput, JobOutput};
-use shared::import::S3Import;
+use ingest::JobInput;
+use shared::{
+    import::S3Import,
+    jobs::{Deadline, JobError, Outcome},
+};
 use test_support::TestDatabase;
 
 #[tokio::test]
@@ -99,14 +102,12 @@ async fn an_s3_object_is_imported_through_the_ingest_event() {
     let input: JobInput =
         serde_json::from_value(serde_json::json!({"import": {"bucket": bucket, "key": key, "competition": "PL"}}))
             .unwrap();
-    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let report = match ingest::run(&job, input.clone(), far).await.expect("import") {
-        JobOutput::Import(r) => r,
-        JobOutput::Ingest(_) => panic!("not an import"),
-    };
-    assert_eq!(report.matches.inserted, 3);
+    let far = Deadline::after(std::time::Duration::from_secs(60));
+    let report = ingest::run(&job, input.clone(), far).await.expect("import");
+    assert_eq!((report.job.as_str(), report.outcome), ("import", Outcome::Succeeded), "{report:?}");
+    assert_eq!(report.counts["matches"]["inserted"], 3);
     // 3 matches x (1X2 opening + closing + over/under opening) = 3 x (3 + 3 + 2)
-    assert_eq!(report.odds.inserted, 24);
+    assert_eq!(report.counts["odds"]["inserted"], 24);
     let kickoff: String = sqlx::query_scalar(
         "SELECT to_char(kickoff_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM matches m
            JOIN teams t ON t.id = m.home_team_id WHERE t.name = 'Manchester United FC'",
@@ -117,11 +118,10 @@ async fn an_s3_object_is_imported_through_the_ingest_event() {
     assert_eq!(kickoff, "2024-08-16 19:00", "UK summer time is UTC+1");
 
     // Again: nothing changes.
-    let again = match ingest::run(&job, input, far).await.expect("import again") {
-        JobOutput::Import(r) => r,
-        JobOutput::Ingest(_) => panic!("not an import"),
-    };
-    assert_eq!(again.matches.changed() + again.odds.changed(), 0);
+    let again = ingest::run(&job, input, far).await.expect("import again");
+    for table in ["matches", "odds"] {
+        assert_eq!((again.counts[table]["inserted"].as_u64(), again.counts[table]["updated"].as_u64()), (Some(0), Some(0)));
+    }
 
     // A key outside imports/ is bad input; a missing object is named.
     let outside = JobInput {
@@ -129,7 +129,7 @@ async fn an_s3_object_is_imported_through_the_ingest_event() {
         ..Default::default()
     };
     match ingest::run(&job, outside, far).await {
-        Err(JobError::Invalid(m)) => assert!(m.contains("imports/"), "{m}"),
+        Err(JobError::Permanent(m)) => assert!(m.contains("imports/"), "{m}"),
         other => panic!("expected invalid input, got {other:?}"),
     }
     let missing = JobInput {

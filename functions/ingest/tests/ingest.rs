@@ -1,14 +1,18 @@
 //! The ingestion against a fake football-data.org (fixtures in the real response shape) and a
 //! real PostgreSQL: idempotency, status changes and score corrections, rate limits, server
-//! errors, a malformed body, the deadline and the resume, team reconciliation with an import.
+//! errors, a malformed body, the deadline and the resume, overlapping runs, team reconciliation
+//! with an import.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{FakeApi, Reply, job, snapshot};
-use ingest::{JobInput, JobOutput};
-use shared::ingest::{IngestReport, IngestRequest};
+use ingest::JobInput;
+use shared::{
+    ingest::{IngestReport, IngestRequest},
+    jobs::{Deadline, Outcome},
+};
 use test_support::TestDatabase;
 use tokio::time::Instant;
 
@@ -24,10 +28,8 @@ fn season_2024() -> JobInput {
 }
 
 async fn ingest(job: &ingest::Job, input: JobInput, within: Duration) -> IngestReport {
-    match ingest::run(job, input, Instant::now() + within).await.expect("ingest run") {
-        JobOutput::Ingest(r) => r,
-        JobOutput::Import(_) => panic!("not an ingest"),
-    }
+    let report = ingest::run(job, input, Deadline::after(within)).await.expect("ingest run");
+    IngestReport::from_job(&report).unwrap_or_else(|| panic!("not an ingestion: {report:?}"))
 }
 
 fn fake_pl(api: &FakeApi, matches: &str) {
@@ -257,4 +259,44 @@ async fn football_data_co_uk_and_org_names_are_one_team_and_one_match() {
     .unwrap();
     assert_eq!(sources, 2, "the imported match has both sources");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn overlapping_runs_one_ingests_the_other_is_skipped() {
+    let db = TestDatabase::new().await;
+    let api = FakeApi::default();
+    fake_pl(&api, "matches-PL-1.json");
+    let job = job(&db, &api.serve().await);
+    let within = || Deadline::after(Duration::from_secs(60));
+
+    // The first run takes the lock and waits on its first request; the second starts meanwhile.
+    api.hold();
+    let first = ingest::run(&job, season_2024(), within());
+    let second = async {
+        api.request_arrived().await;
+        let second = ingest::run(&job, season_2024(), within()).await;
+        let requests = api.seen().len();
+        api.release();
+        (second, requests)
+    };
+    let (first, (second, requests_meanwhile)) = tokio::join!(first, second);
+
+    let second = second.expect("a skipped run is no error");
+    assert_eq!(second.outcome, Outcome::Skipped, "{second:?}");
+    assert!(IngestReport::from_job(&second).is_none());
+    assert_eq!(requests_meanwhile, 1, "the skipped run called the API");
+    let first = IngestReport::from_job(&first.expect("the first run")).expect("an ingestion");
+    assert_eq!(first.outcome, "succeeded", "{first:?}");
+    assert_eq!((first.steps_done, first.matches.inserted), (3, 4), "{first:?}");
+    assert_eq!(api.seen().len(), 3);
+
+    // Both are on record, as for every job; the lock is free again and nothing is left pending.
+    let mut outcomes: Vec<String> =
+        sqlx::query_scalar("SELECT outcome FROM job_runs WHERE job = 'ingest'").fetch_all(&db.pool).await.unwrap();
+    outcomes.sort();
+    assert_eq!(outcomes, ["skipped", "succeeded"]);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM job_checkpoints").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(left, 0);
+    let again = ingest(&job, season_2024(), Duration::from_secs(60)).await;
+    assert_eq!((again.outcome, again.matches.changed()), ("succeeded", 0), "{again:?}");
 }

@@ -67,6 +67,12 @@ impl FetchError {
     pub fn is_deadline(&self) -> bool {
         matches!(self, FetchError::Deadline { .. })
     }
+
+    /// Whether a later attempt may succeed (the API was busy or down), unlike a refusal or a body
+    /// of the wrong shape.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, FetchError::Deadline { .. } | FetchError::RateLimited { .. } | FetchError::Unavailable { .. })
+    }
 }
 
 /// What the last response said about the budget.
@@ -77,7 +83,7 @@ struct Budget {
 }
 
 /// Counters for the run record.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientStats {
     pub requests: u32,
     pub retries: u32,

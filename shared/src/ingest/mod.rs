@@ -2,9 +2,12 @@
 //!
 //! A run turns a request (competitions, a season, a date range) into steps (competition record,
 //! teams, matches: one API request each), does them in order and writes each step's data in one
-//! transaction. Before each step the steps still to do are saved in `job_checkpoints` (`ingest`,
-//! `pending`): a run stopped by its deadline, or killed, leaves them there and the next run does
-//! them first. Every run is a `job_runs` row (`ingest`) with its outcome and counts.
+//! transaction. A run is a job like settle or train ([`crate::jobs::run`]): it holds the `ingest`
+//! lease lock (an overlapping run is recorded as `skipped` and does nothing), it is a `job_runs`
+//! row (`ingest`) with its outcome and counts, and it starts a step only while its deadline
+//! allows ([`JobContext::next_batch`]). Before each step the steps still to do are saved as the
+//! job's checkpoint (`ingest`, `pending`): a run stopped by its deadline, or killed, leaves them
+//! there and the next run does them first.
 //!
 //! Writes are idempotent ([`store`]); a step that changed a competition's data increments its
 //! `competitions.data_version` in the same transaction. That is the cache invalidation: every
@@ -28,7 +31,9 @@ use self::{
     store::{Authority, MatchRow, OrgTeam, TeamResolver, UpsertCounts},
 };
 use crate::{
+    Services,
     config::{ConfigError, SecretSource},
+    jobs::{self, Deadline, JobContext, JobError, JobReport, WorkDone},
     secret::Secret,
 };
 
@@ -136,10 +141,14 @@ struct Pending {
     steps: Vec<Step>,
 }
 
-/// What a run did (also the `counts` of its `job_runs` row).
-#[derive(Debug, Default, Clone, Serialize)]
+/// What a run did: the `counts` of its run record and of its [`JobReport`].
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct IngestReport {
+    /// The run record's id ([`JobReport::run_id`]).
+    #[serde(skip)]
     pub run_id: i64,
+    /// `succeeded` or `partial` ([`JobReport::outcome`]).
+    #[serde(skip)]
     pub outcome: &'static str,
     pub steps_done: u32,
     pub steps_failed: u32,
@@ -156,14 +165,42 @@ pub struct IngestReport {
     pub errors: Vec<String>,
 }
 
+impl IngestReport {
+    /// The ingestion's report in a run's [`JobReport`]; `None` for a run that did no ingestion
+    /// (`skipped`: another run held the lock).
+    pub fn from_job(job: &JobReport) -> Option<Self> {
+        if job.job != JOB || job.outcome == jobs::Outcome::Skipped {
+            return None;
+        }
+        let mut report: Self = serde_json::from_value(job.counts.clone()).ok()?;
+        report.run_id = job.run_id.unwrap_or_default();
+        report.outcome = job.outcome.as_str();
+        Some(report)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]
     Invalid(#[from] InvalidRequest),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Not configured: no retry helps.
+    #[error("football-data.org token not configured: {0}")]
+    NoToken(String),
     #[error("football-data.org token unavailable: {0}")]
     Token(String),
+}
+
+impl From<IngestError> for JobError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid(e) => JobError::Permanent(format!("invalid input: {e}")),
+            IngestError::Database(e) => JobError::from(e),
+            IngestError::NoToken(_) => JobError::permanent(e),
+            IngestError::Token(_) => JobError::retryable(e),
+        }
+    }
 }
 
 /// The steps of a request. Teams and the competition record are fetched for a whole season, or
@@ -217,68 +254,73 @@ pub async fn client(
     let source = settings
         .token
         .as_ref()
-        .ok_or_else(|| IngestError::Token("set FOOTBALL_DATA_TOKEN_SECRET_ARN (or FOOTBALL_DATA_TOKEN)".into()))?;
+        .ok_or_else(|| IngestError::NoToken("set FOOTBALL_DATA_TOKEN_SECRET_ARN (or FOOTBALL_DATA_TOKEN)".into()))?;
     let token = secrets.resolve(source).await.map_err(|e| IngestError::Token(e.to_string()))?;
     FootballDataClient::new(&settings.base_url, token, settings.client.clone())
-        .map_err(|e| IngestError::Token(e.to_string()))
+        .map_err(|e| IngestError::NoToken(e.to_string()))
 }
 
-/// One ingestion run: the pending steps of an earlier run first, then this request's.
+/// One ingestion run as the `ingest` job ([`jobs::run`]: the lock, the run record): the pending
+/// steps of an earlier run first, then this request's, while the deadline allows. An invalid
+/// request fails before the run starts.
 pub async fn run(
-    pool: &PgPool,
+    services: &Services,
     client: &FootballDataClient,
     request: &IngestRequest,
     defaults: &[String],
-    deadline: Instant,
+    deadline: Deadline,
     now: DateTime<Utc>,
-) -> Result<IngestReport, IngestError> {
-    let own = plan(pool, request, defaults, now.date_naive()).await?;
-    let run_id = store::start_run(pool, JOB).await?;
-    let mut report = IngestReport { run_id, ..Default::default() };
-    let result = run_steps(pool, client, own, deadline, &mut report).await;
-    report.api = client.stats().await;
-    let counts = serde_json::to_value(&report).unwrap_or_default();
-    match result {
-        Ok(()) => {
-            report.outcome = if report.steps_left > 0 || (report.steps_failed > 0 && report.steps_done > 0) {
-                "partial"
-            } else if report.steps_failed > 0 {
-                "failed"
-            } else {
-                "succeeded"
-            };
-            let error = (!report.errors.is_empty()).then(|| report.errors.join("; "));
-            let counts = serde_json::to_value(&report).unwrap_or(counts);
-            store::finish_run(pool, run_id, report.outcome, &counts, error.as_deref()).await?;
-            use crate::metrics::MetricValue::Count;
-            crate::metrics::emit(
-                &[("job", JOB), ("outcome", report.outcome)],
-                &[
-                    ("ingest_matches_changed_total", Count(report.matches.changed() as f64)),
-                    ("ingest_steps_failed_total", Count(f64::from(report.steps_failed))),
-                    ("ingest_steps_left", Count(f64::from(report.steps_left))),
-                ],
-            );
-            Ok(report)
-        }
-        Err(e) => {
-            let _ = store::finish_run(pool, run_id, "failed", &counts, Some(&e.to_string())).await;
-            Err(e)
-        }
-    }
+) -> Result<JobReport, JobError> {
+    let pool = services.db.pool().await?.clone();
+    let own = plan(&pool, request, defaults, now.date_naive()).await?;
+    jobs::run(services, JOB, deadline, |ctx| async move { ingest(&pool, client, own, &ctx).await }).await
 }
 
+/// The work of a run under `ctx`. Steps that fail are counted and the rest go on; a run in which
+/// every step failed fails (retryable when the API was busy or down).
+pub async fn ingest(
+    pool: &PgPool,
+    client: &FootballDataClient,
+    own: Vec<Step>,
+    ctx: &JobContext,
+) -> Result<WorkDone, JobError> {
+    let mut report = IngestReport { run_id: ctx.run_id, ..Default::default() };
+    let retryable = run_steps(pool, client, own, ctx, &mut report).await?;
+    report.api = client.stats().await;
+    let complete = report.steps_left == 0 && report.steps_failed == 0;
+    let failed = report.steps_left == 0 && report.steps_failed > 0 && report.steps_done == 0;
+    let outcome = if failed { "failed" } else if complete { "succeeded" } else { "partial" };
+    report.outcome = outcome;
+    use crate::metrics::MetricValue::Count;
+    crate::metrics::emit(
+        &[("job", JOB), ("outcome", outcome)],
+        &[
+            ("ingest_matches_changed_total", Count(report.matches.changed() as f64)),
+            ("ingest_steps_failed_total", Count(f64::from(report.steps_failed))),
+            ("ingest_steps_left", Count(f64::from(report.steps_left))),
+        ],
+    );
+    let error = (!report.errors.is_empty()).then(|| report.errors.join("; "));
+    if failed {
+        let error = error.unwrap_or_default();
+        return Err(if retryable { JobError::Retryable(error) } else { JobError::Permanent(error) });
+    }
+    let counts = serde_json::to_value(&report).map_err(JobError::permanent)?;
+    let done = if complete { WorkDone::complete(counts) } else { WorkDone::partial(counts) };
+    Ok(done.with_error(error))
+}
+
+/// Does the steps; answers whether a failed step may succeed on a later run.
 async fn run_steps(
     pool: &PgPool,
     client: &FootballDataClient,
     own: Vec<Step>,
-    deadline: Instant,
+    ctx: &JobContext,
     report: &mut IngestReport,
-) -> Result<(), IngestError> {
-    let pending: Pending = store::load_checkpoint(pool, JOB, CHECKPOINT_SCOPE)
-        .await?
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+) -> Result<bool, JobError> {
+    // The client's waits and requests stop before this instant (less its safety margin).
+    let deadline = Instant::now() + ctx.deadline.remaining();
+    let pending: Pending = jobs::load_checkpoint(pool, JOB, CHECKPOINT_SCOPE).await?.unwrap_or_default();
     report.resumed_steps = pending.steps.len() as u32;
     let mut steps = pending.steps;
     for s in own {
@@ -287,20 +329,26 @@ async fn run_steps(
         }
     }
     let mut resolver = TeamResolver::default();
+    let mut retryable = false;
     let mut i = 0;
     while i < steps.len() {
-        let left = serde_json::to_value(Pending { steps: steps[i..].to_vec() }).unwrap_or_default();
-        store::save_checkpoint(pool, JOB, CHECKPOINT_SCOPE, &left).await?;
+        jobs::save_checkpoint(pool, JOB, CHECKPOINT_SCOPE, &Pending { steps: steps[i..].to_vec() }).await?;
+        if !ctx.next_batch() {
+            tracing::info!(steps_left = steps.len() - i, "ingest: deadline passed, stopping; the next run goes on");
+            report.steps_left = (steps.len() - i) as u32;
+            return Ok(retryable);
+        }
         let step = &steps[i];
         match do_step(pool, client, step, deadline, &mut resolver, report).await {
             Ok(()) => report.steps_done += 1,
             Err(StepError::Fetch(e)) if e.is_deadline() => {
                 tracing::info!(steps_left = steps.len() - i, "ingest: deadline near, stopping; the next run goes on");
                 report.steps_left = (steps.len() - i) as u32;
-                return Ok(());
+                return Ok(retryable);
             }
             Err(StepError::Fetch(e)) => {
                 tracing::warn!(error = %e, "ingest: step failed");
+                retryable |= e.is_retryable();
                 report.steps_failed += 1;
                 report.errors.push(e.to_string());
             }
@@ -308,9 +356,9 @@ async fn run_steps(
         }
         i += 1;
     }
-    store::clear_checkpoint(pool, JOB, CHECKPOINT_SCOPE).await?;
+    jobs::clear_checkpoint(pool, JOB, CHECKPOINT_SCOPE).await?;
     report.teams_changed = resolver.changed;
-    Ok(())
+    Ok(retryable)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Idempotent writes shared by the football-data.org ingestion and the football-data.co.uk import:
 //! team reconciliation through `team_aliases` and the engine's alias table, batched match and odds
-//! upserts (UNNEST arrays, one statement per batch), the per-competition data version, job runs
-//! and checkpoints.
+//! upserts (UNNEST arrays, one statement per batch), the per-competition data version. Run records
+//! and checkpoints belong to [`crate::jobs`].
 //!
 //! Every upsert writes only when a value differs (`IS DISTINCT FROM`), so running the same input
 //! twice leaves every row, `updated_at` included, as it was, and the data version unchanged.
@@ -9,10 +9,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::{PgConnection, PgPool, Row};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
 
-use crate::engine::teams::TeamAliases;
+use crate::{
+    engine::teams::TeamAliases,
+    jobs::{self, Outcome},
+};
 
 pub const SOURCE_ORG: &str = "football-data.org";
 pub const SOURCE_CO_UK: &str = "football-data.co.uk";
@@ -263,7 +266,7 @@ pub struct MatchRow {
 }
 
 /// What a batch upsert did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpsertCounts {
     pub inserted: u64,
     pub updated: u64,
@@ -477,12 +480,15 @@ pub async fn bump_data_version(conn: &mut PgConnection, competition_id: i64) -> 
         .await
 }
 
-/// A `job_runs` row, opened at the start of a run.
+/// A `job_runs` row, opened at the start of a run: [`crate::jobs::start_run`], for the CSV import
+/// (its runs are recorded, not locked: `fp import` runs it too). The ingestion runs under
+/// [`crate::jobs::run`].
 pub async fn start_run(pool: &PgPool, job: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("INSERT INTO job_runs (job) VALUES ($1) RETURNING id").bind(job).fetch_one(pool).await
+    jobs::start_run(pool, job).await
 }
 
-/// Closes a run with its outcome (`succeeded`, `partial`, `failed`), counts and error.
+/// Closes a run with its outcome (`succeeded`, `partial`, `failed`), counts and error:
+/// [`crate::jobs::finish_run`].
 pub async fn finish_run(
     pool: &PgPool,
     run_id: i64,
@@ -490,48 +496,11 @@ pub async fn finish_run(
     counts: &serde_json::Value,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE job_runs SET finished_at = now(), outcome = $2, counts = $3, error = $4 WHERE id = $1")
-        .bind(run_id)
-        .bind(outcome)
-        .bind(counts)
-        .bind(error)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-pub async fn load_checkpoint(pool: &PgPool, job: &str, scope: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
-    let row = sqlx::query("SELECT state FROM job_checkpoints WHERE job = $1 AND scope = $2")
-        .bind(job)
-        .bind(scope)
-        .fetch_optional(pool)
-        .await?;
-    row.map(|r| r.try_get::<serde_json::Value, _>("state")).transpose()
-}
-
-pub async fn save_checkpoint(
-    pool: &PgPool,
-    job: &str,
-    scope: &str,
-    state: &serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO job_checkpoints (job, scope, state) VALUES ($1, $2, $3)
-         ON CONFLICT (job, scope) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
-    )
-    .bind(job)
-    .bind(scope)
-    .bind(state)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub async fn clear_checkpoint(pool: &PgPool, job: &str, scope: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM job_checkpoints WHERE job = $1 AND scope = $2")
-        .bind(job)
-        .bind(scope)
-        .execute(pool)
-        .await?;
-    Ok(())
+    let outcome = match outcome {
+        "succeeded" => Outcome::Succeeded,
+        "partial" => Outcome::Partial,
+        "skipped" => Outcome::Skipped,
+        _ => Outcome::Failed,
+    };
+    jobs::finish_run(pool, run_id, outcome, counts, error).await
 }

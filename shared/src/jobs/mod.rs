@@ -211,20 +211,29 @@ impl JobContext {
     }
 }
 
-/// What the work of a run returns: whether it finished and what it counted.
+/// What the work of a run returns: whether it finished, what it counted and, for work that went
+/// on past some failures, what failed.
 #[derive(Debug, Clone, Default)]
 pub struct WorkDone {
     pub complete: bool,
     pub counts: serde_json::Value,
+    /// Kept in the run record's `error` (the outcome stays `succeeded` or `partial`).
+    pub error: Option<String>,
 }
 
 impl WorkDone {
     pub fn complete(counts: serde_json::Value) -> Self {
-        Self { complete: true, counts }
+        Self { complete: true, counts, error: None }
     }
 
     pub fn partial(counts: serde_json::Value) -> Self {
-        Self { complete: false, counts }
+        Self { complete: false, counts, error: None }
+    }
+
+    /// Records `error` with the run (e.g. the steps that failed while the rest went on).
+    pub fn with_error(mut self, error: Option<String>) -> Self {
+        self.error = error;
+        self
     }
 }
 
@@ -284,7 +293,7 @@ where
                 run_id: Some(run_id),
                 outcome,
                 counts: done.counts,
-                error: None,
+                error: done.error,
                 duration_ms: elapsed.as_millis() as u64,
             })
         }
@@ -310,13 +319,12 @@ where
     .bind(job)
     .execute(pool)
     .await?;
-    let run_id: i64 =
-        sqlx::query_scalar("INSERT INTO job_runs (job) VALUES ($1) RETURNING id").bind(job).fetch_one(pool).await?;
+    let run_id = start_run(pool, job).await?;
     let ctx = JobContext { job: job.into(), run_id, deadline, batches: Arc::new(AtomicU32::new(0)) };
     match work(ctx).await {
         Ok(done) => {
             let outcome = if done.complete { Outcome::Succeeded } else { Outcome::Partial };
-            finish_run(pool, run_id, outcome, &done.counts, None).await?;
+            finish_run(pool, run_id, outcome, &done.counts, done.error.as_deref()).await?;
             Ok((run_id, done))
         }
         Err(e) => {
@@ -330,13 +338,20 @@ where
     }
 }
 
-async fn finish_run(
+/// Opens a `running` record of `job`. [`run`] does this under the lock; this is for work that
+/// keeps a run record without one (the CSV import, which `fp import` also runs).
+pub async fn start_run(pool: &PgPool, job: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("INSERT INTO job_runs (job) VALUES ($1) RETURNING id").bind(job).fetch_one(pool).await
+}
+
+/// Closes the record [`start_run`] opened with its outcome, counts and error.
+pub async fn finish_run(
     pool: &PgPool,
     run_id: i64,
     outcome: Outcome,
     counts: &serde_json::Value,
     error: Option<&str>,
-) -> Result<(), JobError> {
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE job_runs SET outcome = $2, counts = $3, error = $4, finished_at = greatest(now(), started_at) \
          WHERE id = $1",
