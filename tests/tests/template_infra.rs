@@ -346,3 +346,276 @@ fn render(value: &Value) -> String {
         },
     }
 }
+
+/// The environment a function of the template starts with (Globals merged with its own variables),
+/// as `shared::config::Config` reads it: `!Ref` of a parameter is the parameter's value from
+/// `parameters` or its default, every other intrinsic a placeholder (`!Sub` keeps its text with
+/// `${...}` replaced by `x`, so `!Sub rediss://${A}:${B}` is `rediss://x:x`).
+fn function_env(template: &Value, id: &str, parameters: &BTreeMap<&str, &str>) -> BTreeMap<String, String> {
+    let function = &functions(template)[id];
+    let mut env = BTreeMap::new();
+    for vars in [
+        &template["Globals"]["Function"]["Environment"]["Variables"],
+        &function["Properties"]["Environment"]["Variables"],
+    ] {
+        for (name, value) in vars.as_mapping().into_iter().flatten() {
+            let name = name.as_str().expect("variable name").to_string();
+            let value = match intrinsic(value) {
+                Some((tag, arg)) if tag == "Ref" => {
+                    let target = arg.as_str().expect("Ref target");
+                    match parameters.get(target) {
+                        Some(v) => v.to_string(),
+                        None => match &template["Parameters"][target]["Default"] {
+                            Value::Null => format!("placeholder-{target}"),
+                            default => render(default),
+                        },
+                    }
+                }
+                Some((tag, arg)) if tag == "Sub" => {
+                    let text = arg.as_str().expect("!Sub of a string");
+                    let mut out = String::new();
+                    let mut rest = text;
+                    while let Some(start) = rest.find("${") {
+                        out.push_str(&rest[..start]);
+                        let end = rest[start..].find('}').expect("closed ${") + start;
+                        out.push('x');
+                        rest = &rest[end + 1..];
+                    }
+                    out.push_str(rest);
+                    out
+                }
+                Some((tag, _)) => format!("placeholder-{tag}"),
+                None => render(value),
+            };
+            env.insert(name, value);
+        }
+    }
+    env
+}
+
+fn config_of(env: &BTreeMap<String, String>) -> shared::config::Config {
+    shared::config::Config::from_lookup(|name| env.get(name).cloned())
+        .unwrap_or_else(|e| panic!("the template's environment is refused by Config: {e}"))
+}
+
+#[test]
+fn every_function_reaches_the_cache_over_tls_at_the_primary_endpoint() {
+    let template = template();
+    let all = resources(&template);
+    let url = &template["Globals"]["Function"]["Environment"]["Variables"]["REDIS_URL"];
+    let (tag, arg) = intrinsic(url).expect("REDIS_URL: !Sub of the cache's endpoint");
+    assert_eq!(tag, "Sub");
+    assert_eq!(
+        arg.as_str(),
+        Some("rediss://${CacheReplicationGroup.PrimaryEndPoint.Address}:${CacheReplicationGroup.PrimaryEndPoint.Port}"),
+        "ElastiCache requires TLS (TransitEncryptionMode required): rediss:// to the primary endpoint and its port"
+    );
+    let cache = &all["CacheReplicationGroup"]["Properties"];
+    assert_eq!(cache["TransitEncryptionEnabled"].as_bool(), Some(true));
+    assert_eq!(cache["TransitEncryptionMode"].as_str(), Some("required"));
+    for (id, function) in functions(&template) {
+        assert!(function["Properties"]["Environment"]["Variables"]["REDIS_URL"].is_null(), "{id} overrides REDIS_URL");
+        let env = function_env(&template, &id, &BTreeMap::new());
+        assert!(env["REDIS_URL"].starts_with("rediss://"), "{id}: {}", env["REDIS_URL"]);
+        config_of(&env);
+    }
+}
+
+#[test]
+fn migrations_get_a_long_statement_timeout_and_no_function_is_retried_where_a_rerun_harms() {
+    let template = template();
+    let all = resources(&template);
+    let fns = functions(&template);
+    let migrate = config_of(&function_env(&template, "MigrateFunction", &BTreeMap::new()));
+    assert_eq!(migrate.database.statement_timeout, std::time::Duration::from_secs(120));
+    let api = config_of(&function_env(&template, "MatchesFunction", &BTreeMap::new()));
+    assert!(api.database.statement_timeout < migrate.database.statement_timeout, "the API keeps its short timeout");
+
+    // The migrate hook (CodeDeploy invokes it asynchronously) and backup's restores must not rerun.
+    for id in ["MigrateFunction", "BackupFunction"] {
+        assert_eq!(
+            fns[id]["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(),
+            Some(0),
+            "{id}: asynchronous retries"
+        );
+    }
+    // SAM puts EventInvokeConfig on the alias `live`; CodeDeploy invokes the hook by function name.
+    let unqualified: Vec<&Value> = all
+        .values()
+        .filter(|r| {
+            r["Type"].as_str() == Some("AWS::Lambda::EventInvokeConfig")
+                && referenced_id(&r["Properties"]["FunctionName"]).as_deref() == Some("MigrateFunction")
+        })
+        .collect();
+    assert_eq!(unqualified.len(), 1, "an EventInvokeConfig of the unqualified migrate function");
+    assert_eq!(unqualified[0]["Properties"]["Qualifier"].as_str(), Some("$LATEST"));
+    assert_eq!(unqualified[0]["Properties"]["MaximumRetryAttempts"].as_u64(), Some(0));
+}
+
+#[test]
+fn registration_is_opened_or_closed_by_a_parameter() {
+    let template = template();
+    let auth = &functions(&template)["AuthFunction"];
+    assert_eq!(
+        referenced_id(&auth["Properties"]["Environment"]["Variables"]["REGISTRATION_OPEN"]).as_deref(),
+        Some("RegistrationOpen")
+    );
+    let parameter = &template["Parameters"]["RegistrationOpen"];
+    assert_eq!(parameter["Default"].as_str(), Some("true"));
+    let allowed: Vec<&str> =
+        parameter["AllowedValues"].as_sequence().expect("AllowedValues").iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(allowed, ["true", "false"]);
+    for value in allowed {
+        let env = function_env(&template, "AuthFunction", &BTreeMap::from([("RegistrationOpen", value)]));
+        assert_eq!(config_of(&env).auth.registration_open, value == "true", "RegistrationOpen={value}");
+    }
+}
+
+#[test]
+fn an_existing_vpc_replaces_the_templates_network_and_nat_is_one_or_one_per_az() {
+    let template = template();
+    let all = resources(&template);
+    let conditions = &template["Conditions"];
+    let (tag, args) = intrinsic(&conditions["CreateVpc"]).expect("CreateVpc: !Equals [!Ref ExistingVpcId, \"\"]");
+    assert_eq!(tag, "Equals");
+    assert_eq!(referenced_id(&args[0]).as_deref(), Some("ExistingVpcId"));
+    assert_eq!(args[1].as_str(), Some(""));
+    assert_eq!(template["Parameters"]["ExistingVpcId"]["Default"].as_str(), Some(""));
+    assert_eq!(template["Parameters"]["ExistingPrivateSubnetIds"]["Type"].as_str(), Some("CommaDelimitedList"));
+
+    // Everything of the template's own network exists only when it creates the VPC.
+    const NETWORK: &[&str] = &[
+        "AWS::EC2::VPC",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::VPCGatewayAttachment",
+        "AWS::EC2::RouteTable",
+        "AWS::EC2::Route",
+        "AWS::EC2::SubnetRouteTableAssociation",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::EIP",
+        "AWS::EC2::VPCEndpoint",
+    ];
+    for (id, resource) in &all {
+        if NETWORK.contains(&resource["Type"].as_str().unwrap_or_default()) {
+            let condition = resource["Condition"].as_str();
+            assert!(
+                matches!(condition, Some("CreateVpc" | "CreateNatPerAz")),
+                "{id} must depend on CreateVpc, has {condition:?}"
+            );
+        }
+    }
+    // ... and is referred to only where it exists.
+    let conditioned: BTreeMap<String, String> =
+        all.iter().filter_map(|(id, r)| r["Condition"].as_str().map(|c| (id.clone(), c.to_string()))).collect();
+    let mut problems = Vec::new();
+    check_guarded(&template["Globals"], &BTreeSet::new(), &conditioned, "Globals", &mut problems);
+    for (id, resource) in &all {
+        let guards: BTreeSet<String> = resource["Condition"].as_str().map(str::to_string).into_iter().collect();
+        check_guarded(&resource["Properties"], &guards, &conditioned, id, &mut problems);
+        for target in one_or_many(&resource["DependsOn"]) {
+            let target = target.as_str().unwrap_or_default();
+            if let Some(needed) = conditioned.get(target)
+                && !implied(&guards, needed)
+            {
+                problems.push(format!("{id} DependsOn {target} (only with {needed})"));
+            }
+        }
+    }
+    for (id, output) in template["Outputs"].as_mapping().into_iter().flatten() {
+        let guards: BTreeSet<String> = output["Condition"].as_str().map(str::to_string).into_iter().collect();
+        check_guarded(output, &guards, &conditioned, id.as_str().unwrap_or_default(), &mut problems);
+    }
+    assert!(problems.is_empty(), "references to resources that may not exist: {problems:#?}");
+
+    // NAT: one, or one per AZ (prod by default); with one per AZ, subnet b routes through its own.
+    let nat = &template["Parameters"]["NatGateways"];
+    assert_eq!(nat["Default"].as_str(), Some("auto"));
+    let allowed: BTreeSet<&str> =
+        nat["AllowedValues"].as_sequence().expect("values").iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(allowed, BTreeSet::from(["auto", "one", "per-az"]));
+    assert!(render(&conditions["NatPerAz"]).contains("IsProd"), "auto means one per AZ in prod");
+    let nats: Vec<&String> =
+        all.iter().filter(|(_, r)| r["Type"].as_str() == Some("AWS::EC2::NatGateway")).map(|(id, _)| id).collect();
+    assert_eq!(nats.len(), 2, "{nats:?}");
+    assert_eq!(all["NatGatewayB"]["Condition"].as_str(), Some("CreateNatPerAz"));
+    let b_routes = render(&all["PrivateSubnetBRoutes"]["Properties"]["RouteTableId"]);
+    assert!(b_routes.contains("CreateNatPerAz") && b_routes.contains("PrivateRouteTableB"), "{b_routes}");
+
+    // The functions, the database, its proxy and the cache run in the existing private subnets.
+    for (what, subnets) in [
+        ("functions", &template["Globals"]["Function"]["VpcConfig"]["SubnetIds"]),
+        ("database", &all["DatabaseSubnetGroup"]["Properties"]["SubnetIds"]),
+        ("proxy", &all["DatabaseProxy"]["Properties"]["VpcSubnetIds"]),
+        ("cache", &all["CacheSubnetGroup"]["Properties"]["SubnetIds"]),
+    ] {
+        let text = render(subnets);
+        assert!(text.starts_with("If CreateVpc") && text.contains("Ref ExistingPrivateSubnetIds"), "{what}: {text}");
+    }
+}
+
+/// Whether the conditions in `guards` imply `needed` (CreateNatPerAz implies CreateVpc).
+fn implied(guards: &BTreeSet<String>, needed: &str) -> bool {
+    guards.contains(needed) || (needed == "CreateVpc" && guards.contains("CreateNatPerAz"))
+}
+
+/// Every `!Ref`, `!GetAtt` and `${...}` of `value` to a resource with a condition must be under
+/// that condition: the resource's own, or the true branch of an `!If`.
+fn check_guarded(
+    value: &Value,
+    guards: &BTreeSet<String>,
+    conditioned: &BTreeMap<String, String>,
+    at: &str,
+    problems: &mut Vec<String>,
+) {
+    let mut check = |target: &str| {
+        if let Some(needed) = conditioned.get(target)
+            && !implied(guards, needed)
+        {
+            problems.push(format!("{at} refers to {target} (only with {needed})"));
+        }
+    };
+    match intrinsic(value) {
+        Some((tag, arg)) if tag == "If" => {
+            let args = arg.as_sequence().expect("!If [condition, then, else]");
+            let mut then_guards = guards.clone();
+            then_guards.insert(args[0].as_str().expect("condition name").to_string());
+            check_guarded(&args[1], &then_guards, conditioned, at, problems);
+            check_guarded(&args[2], guards, conditioned, at, problems);
+        }
+        Some((tag, _)) if tag == "Ref" || tag == "GetAtt" => {
+            if let Some(target) = referenced_id(value) {
+                check(&target);
+            }
+        }
+        Some((tag, arg)) if tag == "Sub" => {
+            let text = match arg {
+                Value::Sequence(items) => items[0].as_str().unwrap_or_default().to_string(),
+                other => other.as_str().unwrap_or_default().to_string(),
+            };
+            for piece in text.split("${").skip(1) {
+                let name = piece.split('}').next().unwrap_or_default();
+                check(name.split('.').next().unwrap_or_default());
+            }
+            if let Value::Sequence(items) = arg {
+                for item in &items[1..] {
+                    check_guarded(item, guards, conditioned, at, problems);
+                }
+            }
+        }
+        Some((_, arg)) => check_guarded(arg, guards, conditioned, at, problems),
+        None => match value {
+            Value::Mapping(map) => {
+                for (_, v) in map {
+                    check_guarded(v, guards, conditioned, at, problems);
+                }
+            }
+            Value::Sequence(items) => {
+                for v in items {
+                    check_guarded(v, guards, conditioned, at, problems);
+                }
+            }
+            _ => {}
+        },
+    }
+}
