@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{cache::Cache, db::Database};
 
@@ -10,7 +11,7 @@ use crate::{cache::Cache, db::Database};
 pub const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_millis(1200);
 pub const CACHE_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Ok,
@@ -19,12 +20,66 @@ pub enum CheckStatus {
 
 /// One dependency's state: `{"status":"ok","latency_ms":0.4}` (plus `error` when down: the kind of
 /// failure, never connection details).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Check {
     pub status: CheckStatus,
+    #[schema(example = 0.4)]
     pub latency_ms: f64,
+    /// Only when down: the kind of failure (`timed out`, `unreachable`), never a host.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(example = "timed out")]
     pub error: Option<String>,
+}
+
+/// `ok`: everything is up; `degraded`: the cache is down (answers stay correct, only slower).
+/// A database outage is a 503 with status `unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverallStatus {
+    Ok,
+    Degraded,
+    Unavailable,
+}
+
+impl OverallStatus {
+    /// The status of the service given the state of the database and the cache.
+    pub fn of(database: &Check, cache: &Check) -> Self {
+        match (database.is_ok(), cache.is_ok()) {
+            (true, true) => Self::Ok,
+            (true, false) => Self::Degraded,
+            (false, _) => Self::Unavailable,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Checks {
+    pub database: Check,
+    pub cache: Check,
+}
+
+/// The body of `GET /health` (200 when `ok` or `degraded`, 503 when `unavailable`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthReport {
+    pub status: OverallStatus,
+    #[schema(example = "0.1.0")]
+    pub version: String,
+    #[schema(example = "local")]
+    pub environment: String,
+    pub checks: Checks,
+}
+
+/// The body of `GET /health/live`: always `{"status":"ok"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Liveness {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+impl Liveness {
+    pub fn ok() -> Self {
+        Self { status: "ok".into() }
+    }
 }
 
 impl Check {

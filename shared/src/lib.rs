@@ -2,6 +2,7 @@
 //! adapters behind them (PostgreSQL, Redis, S3, DynamoDB, Secrets Manager), configuration, errors
 //! and telemetry. It has no Lambda dependency: function crates are thin glue around it.
 
+pub mod admin;
 pub mod auth;
 pub mod aws;
 pub mod backup;

@@ -1,148 +1,26 @@
-//! The OpenAPI 3 document of every route of every function, generated from the code with utoipa:
-//! the schemas of the catalog and prediction routes are derived from the very types the handlers
-//! serialise ([`crate::catalog`], [`crate::predictions`]); the routes of the other functions
-//! (health, auth, admin) are described here from DESIGN.md section 3, with schemas for their
-//! bodies. Served by the health function at `GET /openapi.json`.
+//! The OpenAPI 3 document of every route of every function, generated from the code with utoipa.
+//! Every schema is derived from the very type a handler deserialises or serialises
+//! ([`crate::health`], [`crate::auth::session`], [`crate::users`], [`crate::catalog`],
+//! [`crate::predictions`], [`crate::admin`], and [`crate::http::error`] for every error), so the
+//! document cannot drift from what the functions send; the routes are those of DESIGN.md section 3.
+//! Served by the health function at `GET /openapi.json`.
 
 #![allow(dead_code)] // the functions below exist only to carry their `#[utoipa::path]`
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 use utoipa::{
-    Modify, OpenApi, ToSchema,
+    Modify, OpenApi,
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{catalog, predictions};
-
-/// The error body of every 4xx and 5xx.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorResponse {
-    pub error: ErrorObject,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorObject {
-    /// snake_case: `invalid_input`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `payload_too_large`, `unprocessable`, `too_many_requests`, `service_unavailable`, `internal_error`...
-    #[schema(example = "invalid_input")]
-    pub code: String,
-    /// For a person; for a 400 it names the field (`limit: expected an integer from 1 to 100`).
-    pub message: String,
-    pub request_id: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct HealthCheck {
-    /// `ok` or `down`.
-    pub status: String,
-    pub latency_ms: f64,
-    /// The kind of failure (`timed out`, `unreachable`), never a host.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct HealthChecks {
-    pub database: HealthCheck,
-    pub cache: HealthCheck,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct HealthReport {
-    /// `ok`, `degraded` (cache down) or `unavailable` (database down, with a 503).
-    pub status: String,
-    pub version: String,
-    pub environment: String,
-    pub checks: HealthChecks,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Liveness {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RegisterRequest {
-    /// 3 to 32 of `a-z`, `0-9`, `_`.
-    pub username: String,
-    pub password: String,
-    pub email: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RefreshRequest {
-    pub refresh_token: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TokenPair {
-    pub access_token: String,
-    #[schema(example = "bearer")]
-    pub token_type: String,
-    /// Seconds, 1800.
-    pub expires_in: u64,
-    pub refresh_token: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct User {
-    #[schema(example = "user_7")]
-    pub id: String,
-    pub username: String,
-    pub email: Option<String>,
-    /// `user` or `admin`.
-    pub role: String,
-    pub is_active: bool,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UserPage {
-    pub items: Vec<User>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UpdateUser {
-    /// `user` or `admin`.
-    pub role: Option<String>,
-    pub is_active: Option<bool>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct StrategyAccuracy {
-    pub strategy_type: String,
-    pub model_version: Option<String>,
-    pub settled: u64,
-    pub accuracy: Option<f64>,
-    pub mean_rps: Option<f64>,
-    pub mean_brier: Option<f64>,
-    pub mean_log_loss: Option<f64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct JobRun {
-    pub job: String,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub outcome: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AdminStats {
-    /// Row counts: users, competitions, teams, matches, predictions...
-    pub counts: BTreeMap<String, i64>,
-    pub accuracy: Vec<StrategyAccuracy>,
-    pub last_job_runs: Vec<JobRun>,
-}
+use crate::{
+    admin::AdminStats,
+    auth::session::{LoginRequest, RefreshRequest, RegisterRequest, TokenPair},
+    catalog,
+    health::{HealthReport, Liveness},
+    http::error::ErrorBody as ErrorResponse,
+    predictions,
+    users::{User, UserChange, UserPage, UsersQuery},
+};
 
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "ok or degraded", body = HealthReport),
@@ -159,6 +37,7 @@ fn openapi_json() {}
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = User), (status = 400, body = ErrorResponse),
+              (status = 403, description = "registration is closed", body = ErrorResponse),
               (status = 409, description = "username taken", body = ErrorResponse),
               (status = 429, body = ErrorResponse)))]
 fn register() {}
@@ -233,14 +112,16 @@ fn list_predictions() {}
 fn admin_stats() {}
 
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
-    params(("limit" = Option<String>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = UserPage), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
+    params(UsersQuery),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
 fn admin_users() {}
 
 #[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, example = "user_7")), request_body = UpdateUser,
+    params(("id" = String, Path, example = "user_7")), request_body = UserChange,
     responses((status = 200, body = User), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
-              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 409, description = "the last active admin cannot be demoted or deactivated", body = ErrorResponse)))]
 fn admin_update_user() {}
 
 struct BearerAuth;
@@ -376,5 +257,394 @@ mod tests {
             assert!(documented.contains(route), "{route:?} of DESIGN.md is not in the OpenAPI document");
             assert!(CONTRACT.contains(&(route.0.as_str(), route.1.as_str())), "{route:?} missing from CONTRACT");
         }
+    }
+}
+
+/// The document against reality: real values of the types the handlers send, serialised with
+/// serde, checked against the schemas the document declares for their routes (every `required`
+/// property present, no property the schema does not declare, JSON types and enums as declared);
+/// and the request schemas against the real body types' deserialisers.
+#[cfg(test)]
+mod conformance {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{
+        admin::{self, LastJobRun},
+        auth::Role,
+        health::{Check, CheckStatus, Checks, OverallStatus},
+        http::ApiError,
+        ids::UserId,
+        settlement::{AccuracyPoint, ModelAccuracy},
+    };
+
+    fn schema_name(reference: &str) -> &str {
+        reference.trim_start_matches("#/components/schemas/")
+    }
+
+    /// The problems of `value` against `schema` (empty when it conforms).
+    fn conform(doc: &Value, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            let target = &doc["components"]["schemas"][schema_name(r)];
+            if target.is_null() {
+                problems.push(format!("{at}: unresolved {r}"));
+            } else {
+                conform(doc, target, value, at, problems);
+            }
+            return;
+        }
+        if let Some(alternatives) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
+            let fits = alternatives
+                .iter()
+                .filter(|s| {
+                    let mut p = Vec::new();
+                    conform(doc, s, value, at, &mut p);
+                    p.is_empty()
+                })
+                .count();
+            if fits == 0 {
+                problems.push(format!("{at}: {value} fits none of {}", Value::Array(alternatives.clone())));
+            }
+            return;
+        }
+        if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+            // One object schema: the union of the parts' properties and required lists.
+            let mut merged = json!({"type": "object", "properties": {}, "required": []});
+            for part in parts {
+                let part = match part.get("$ref").and_then(Value::as_str) {
+                    Some(r) => &doc["components"]["schemas"][schema_name(r)],
+                    None => part,
+                };
+                if let Some(props) = part["properties"].as_object() {
+                    for (k, v) in props {
+                        merged["properties"][k] = v.clone();
+                    }
+                }
+                for r in part["required"].as_array().into_iter().flatten() {
+                    merged["required"].as_array_mut().unwrap().push(r.clone());
+                }
+            }
+            conform(doc, &merged, value, at, problems);
+            return;
+        }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+            && !allowed.contains(value)
+        {
+            problems.push(format!("{at}: {value} is not one of {}", Value::Array(allowed.clone())));
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let fits_type = |t: &str| match t {
+            "null" => value.is_null(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "string" => value.is_string(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => false,
+        };
+        if !types.is_empty() && !types.iter().any(|t| fits_type(t)) {
+            problems.push(format!("{at}: {value} is not of type {types:?}"));
+            return;
+        }
+        match value {
+            Value::Object(fields) => {
+                let extra = schema.get("additionalProperties");
+                if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                    for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        if !fields.contains_key(required) {
+                            problems.push(format!("{at}: required `{required}` is missing"));
+                        }
+                    }
+                    for (k, v) in fields {
+                        match (props.get(k), extra) {
+                            (Some(s), _) => conform(doc, s, v, &format!("{at}.{k}"), problems),
+                            (None, Some(s)) if s.is_object() => conform(doc, s, v, &format!("{at}.{k}"), problems),
+                            _ => problems.push(format!("{at}: `{k}` is not declared by the schema")),
+                        }
+                    }
+                } else if let Some(s) = extra.filter(|s| s.is_object()) {
+                    for (k, v) in fields {
+                        conform(doc, s, v, &format!("{at}.{k}"), problems);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if let Some(s) = schema.get("items") {
+                    for (i, v) in items.iter().enumerate() {
+                        conform(doc, s, v, &format!("{at}[{i}]"), problems);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The JSON schema the document declares for `status` of `method path`.
+    fn response_schema(doc: &Value, method: &str, path: &str, status: u16) -> Value {
+        let schema =
+            &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{method} {path} {status} has no JSON schema");
+        schema.clone()
+    }
+
+    fn assert_conforms(doc: &Value, method: &str, path: &str, status: u16, value: &impl serde::Serialize) {
+        let value = serde_json::to_value(value).unwrap();
+        let mut problems = Vec::new();
+        conform(doc, &response_schema(doc, method, path, status), &value, "$", &mut problems);
+        assert!(problems.is_empty(), "{method} {path} {status}: {problems:#?}\n{value:#}");
+    }
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, 15, 0, 0).unwrap()
+    }
+
+    fn users() -> Vec<User> {
+        vec![
+            User {
+                id: UserId(7),
+                username: "ann_99".into(),
+                email: Some("ann@example.com".into()),
+                role: Role::Admin,
+                is_active: true,
+                created_at: at(1),
+                last_login_at: Some(at(2)),
+            },
+            User {
+                id: UserId(8),
+                username: "bob".into(),
+                email: None,
+                role: Role::User,
+                is_active: false,
+                created_at: at(3),
+                last_login_at: None,
+            },
+        ]
+    }
+
+    fn errors() -> Vec<ApiError> {
+        vec![
+            ApiError::invalid_field("limit", "must be between 1 and 100"),
+            ApiError::bad_request("nothing to change"),
+            ApiError::Unauthorized("invalid token".into()),
+            ApiError::Forbidden("admin role required".into()),
+            ApiError::NotFound("no such user".into()),
+            ApiError::Conflict("username is taken".into()),
+            ApiError::Unprocessable("idempotency key reused".into()),
+            ApiError::TooManyRequests { retry_after_secs: 30 },
+            ApiError::unavailable("database", std::io::Error::other("down")),
+            ApiError::internal(std::io::Error::other("bug")),
+        ]
+    }
+
+    #[test]
+    fn every_error_response_of_every_route_is_the_real_error_body() {
+        let doc = json();
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, _) in op["responses"].as_object().unwrap() {
+                    let status: u16 = status.parse().unwrap();
+                    if status < 400 || (path == "/health" && status == 503) {
+                        continue;
+                    }
+                    for error in errors() {
+                        assert_conforms(&doc, method, path, status, &crate::http::error::ErrorBody::of(&error));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 50, "{checked}");
+    }
+
+    #[test]
+    fn auth_responses_are_the_real_token_pair_and_user() {
+        let doc = json();
+        let pair = TokenPair {
+            access_token: "eyJhbGciOiJIUzI1NiJ9.e30.sig".into(),
+            token_type: "bearer".into(),
+            expires_in: crate::auth::token::ACCESS_TOKEN_TTL_SECS,
+            refresh_token: "r".repeat(43),
+        };
+        assert_conforms(&doc, "post", "/api/auth/login", 200, &pair);
+        assert_conforms(&doc, "post", "/api/auth/refresh", 200, &pair);
+        for user in users() {
+            assert_conforms(&doc, "post", "/api/auth/register", 201, &user);
+            assert_conforms(&doc, "get", "/api/auth/me", 200, &user);
+            assert_conforms(&doc, "patch", "/api/admin/users/{id}", 200, &user);
+        }
+        let page = UserPage { items: users(), next_cursor: Some("user_8".into()) };
+        assert_conforms(&doc, "get", "/api/admin/users", 200, &page);
+        assert_conforms(&doc, "get", "/api/admin/users", 200, &UserPage { items: vec![], next_cursor: None });
+    }
+
+    #[test]
+    fn health_responses_are_the_real_reports() {
+        let doc = json();
+        let ok = Check { status: CheckStatus::Ok, latency_ms: 0.4, error: None };
+        let down = Check { status: CheckStatus::Down, latency_ms: 500.0, error: Some("timed out".into()) };
+        let report = |database: &Check, cache: &Check| HealthReport {
+            status: OverallStatus::of(database, cache),
+            version: "0.1.0".into(),
+            environment: "local".into(),
+            checks: Checks { database: database.clone(), cache: cache.clone() },
+        };
+        assert_conforms(&doc, "get", "/health", 200, &report(&ok, &ok));
+        assert_conforms(&doc, "get", "/health", 200, &report(&ok, &down));
+        assert_conforms(&doc, "get", "/health", 503, &report(&down, &down));
+        assert_conforms(&doc, "get", "/health/live", 200, &Liveness::ok());
+    }
+
+    #[test]
+    fn admin_stats_is_the_real_stats() {
+        let doc = json();
+        let model = |strategy: &str, version: &str| ModelAccuracy {
+            strategy_type: strategy.into(),
+            model_version: version.into(),
+            predictions: 4,
+            mean_rps: 0.2,
+            mean_brier: 0.6,
+            mean_log_loss: 1.0,
+            accuracy: 0.5,
+            first_settled_at: at(2),
+            last_settled_at: at(9),
+        };
+        let week = |strategy: &str, version: &str| AccuracyPoint {
+            week: at(2).date_naive(),
+            strategy_type: strategy.into(),
+            model_version: version.into(),
+            predictions: 4,
+            mean_rps: 0.2,
+            mean_brier: 0.6,
+            mean_log_loss: 1.0,
+            accuracy: 0.5,
+        };
+        let stats = AdminStats {
+            users: admin::UserCounts { total: 3, active: 2, admins: 1 },
+            matches: admin::Counts { total: 2, by: BTreeMap::from([("FINISHED".into(), 1), ("TIMED".into(), 1)]) },
+            predictions: admin::Counts { total: 8, by: BTreeMap::from([("statistical".into(), 8)]) },
+            accuracy: admin::accuracy_view(
+                vec![model("statistical", "v1"), model("statistical", "v2"), model("ml_model", "m1")],
+                vec![week("statistical", "v1"), week("ml_model", "m1")],
+            ),
+            jobs: BTreeMap::from([
+                (
+                    "settle".into(),
+                    LastJobRun {
+                        started_at: at(9),
+                        finished_at: None,
+                        outcome: "running".into(),
+                        counts: json!({}),
+                        error: None,
+                    },
+                ),
+                (
+                    "ingest".into(),
+                    LastJobRun {
+                        started_at: at(9),
+                        finished_at: Some(at(10)),
+                        outcome: "failed".into(),
+                        counts: json!({"matches": 3}),
+                        error: Some("football-data.org: 429".into()),
+                    },
+                ),
+            ]),
+            generated_at: at(10),
+        };
+        assert_conforms(&doc, "get", "/api/admin/stats", 200, &stats);
+        let empty = AdminStats {
+            users: admin::UserCounts { total: 1, active: 1, admins: 1 },
+            matches: admin::Counts { total: 0, by: BTreeMap::new() },
+            predictions: admin::Counts { total: 0, by: BTreeMap::new() },
+            accuracy: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            generated_at: at(10),
+        };
+        assert_conforms(&doc, "get", "/api/admin/stats", 200, &empty);
+    }
+
+    /// A valid value for every property of the request bodies.
+    fn sample(property: &str) -> Value {
+        match property {
+            "username" => json!("ann_99"),
+            "password" => json!("a long password"),
+            "email" => json!("ann@example.com"),
+            "refresh_token" => json!("r".repeat(43)),
+            "role" => json!("admin"),
+            "is_active" => json!(true),
+            other => panic!("no sample for `{other}`: add one"),
+        }
+    }
+
+    /// The body the schema describes, with all its properties, or only the required ones.
+    fn body(doc: &Value, method: &str, path: &str, all: bool) -> (Value, Vec<String>) {
+        let schema = &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+        let schema = &doc["components"]["schemas"][schema_name(schema["$ref"].as_str().unwrap())];
+        let required: Vec<String> =
+            schema["required"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(String::from)).collect();
+        let mut out = serde_json::Map::new();
+        for name in schema["properties"].as_object().unwrap().keys() {
+            if all || required.contains(name) {
+                out.insert(name.clone(), sample(name));
+            }
+        }
+        (Value::Object(out), required)
+    }
+
+    /// The real body type accepts exactly what the schema declares: every property, only the
+    /// required ones, but neither a body missing a required property nor an undeclared one.
+    fn check_request<T: serde::de::DeserializeOwned>(doc: &Value, method: &str, path: &str) {
+        let parse = |v: &Value| serde_json::from_value::<T>(v.clone()).map(|_| ()).map_err(|e| e.to_string());
+        let (full, required) = body(doc, method, path, true);
+        parse(&full).unwrap_or_else(|e| panic!("{method} {path}: {full} refused: {e}"));
+        let (minimal, _) = body(doc, method, path, false);
+        parse(&minimal).unwrap_or_else(|e| panic!("{method} {path}: {minimal} refused: {e}"));
+        for name in &required {
+            let mut missing = full.clone();
+            missing.as_object_mut().unwrap().remove(name);
+            assert!(parse(&missing).is_err(), "{method} {path}: `{name}` is declared required but may be left out");
+        }
+        let mut extra = full.clone();
+        extra["undeclared"] = json!(1);
+        assert!(parse(&extra).is_err(), "{method} {path}: an undeclared property is accepted");
+    }
+
+    #[test]
+    fn request_schemas_are_the_real_body_types() {
+        let doc = json();
+        check_request::<RegisterRequest>(&doc, "post", "/api/auth/register");
+        check_request::<LoginRequest>(&doc, "post", "/api/auth/login");
+        check_request::<RefreshRequest>(&doc, "post", "/api/auth/refresh");
+        check_request::<RefreshRequest>(&doc, "post", "/api/auth/logout");
+        check_request::<UserChange>(&doc, "patch", "/api/admin/users/{id}");
+    }
+
+    #[test]
+    fn the_checker_catches_drift() {
+        let doc = json();
+        let schema = response_schema(&doc, "get", "/api/auth/me", 200);
+        let mut user = serde_json::to_value(&users()[0]).unwrap();
+        let problems = |v: &Value| {
+            let mut p = Vec::new();
+            conform(&doc, &schema, v, "$", &mut p);
+            p
+        };
+        assert!(problems(&user).is_empty());
+        user["password_hash"] = json!("$argon2id$...");
+        assert!(problems(&user)[0].contains("password_hash"), "{:?}", problems(&user));
+        user.as_object_mut().unwrap().remove("password_hash");
+        user.as_object_mut().unwrap().remove("username");
+        assert!(problems(&user)[0].contains("username"), "{:?}", problems(&user));
+        user["username"] = json!("ann");
+        user["role"] = json!("root");
+        assert!(!problems(&user).is_empty());
     }
 }

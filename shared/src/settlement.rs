@@ -274,6 +274,8 @@ pub struct AccuracyPoint {
     pub model_version: String,
     pub predictions: i64,
     pub mean_rps: f64,
+    pub mean_brier: f64,
+    pub mean_log_loss: f64,
     pub accuracy: f64,
 }
 
@@ -285,7 +287,8 @@ pub async fn accuracy_over_time(
 ) -> Result<Vec<AccuracyPoint>, sqlx::Error> {
     sqlx::query_as(
         "SELECT date_trunc('week', m.kickoff_at AT TIME ZONE 'UTC')::date AS week, s.strategy_type, s.model_version, \
-                count(*) AS predictions, avg(s.rps) AS mean_rps, avg(s.correct::int)::float8 AS accuracy \
+                count(*) AS predictions, avg(s.rps) AS mean_rps, avg(s.brier) AS mean_brier, \
+                avg(s.log_loss) AS mean_log_loss, avg(s.correct::int)::float8 AS accuracy \
          FROM prediction_scores s JOIN matches m ON m.id = s.match_id \
          WHERE m.kickoff_at >= $1 \
          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",

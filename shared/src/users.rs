@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{auth::Role, http::ApiError, ids::UserId};
 
@@ -20,14 +21,20 @@ pub const LIST_LIMIT_MAX: i64 = 100;
 pub const LIST_LIMIT_DEFAULT: i64 = 50;
 
 /// An account as the API shows it (never with its hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
+    /// Public id, `user_<n>`.
+    #[schema(value_type = String, example = "user_7")]
     pub id: UserId,
+    #[schema(example = "ann_99")]
     pub username: String,
+    #[schema(example = "ann@example.com")]
     pub email: Option<String>,
     pub role: Role,
+    /// A deactivated account cannot log in, and its tokens stop working at the next request.
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    /// Null until the first login.
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
@@ -176,8 +183,31 @@ pub async fn record_login(pool: &PgPool, id: UserId) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The raw query of `GET /api/admin/users`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// Page size, 1 to 100, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page (`user_<n>`).
+    pub cursor: Option<String>,
+}
+
+impl UsersQuery {
+    /// The page size and the cursor, or a 400 naming `limit` or `cursor`.
+    pub fn validate(&self) -> Result<(i64, Option<UserId>), ApiError> {
+        let limit = self.limit.unwrap_or(LIST_LIMIT_DEFAULT);
+        if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+            return Err(ApiError::invalid_field("limit", format!("must be between 1 and {LIST_LIMIT_MAX}")));
+        }
+        let after =
+            self.cursor.as_deref().map(UserId::parse).transpose().map_err(|e| ApiError::invalid_field("cursor", e))?;
+        Ok((limit, after))
+    }
+}
+
 /// One page of the admin's list, in id order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserPage {
     pub items: Vec<User>,
     /// Give it back as `cursor` for the next page; `null` on the last page.
@@ -199,11 +229,25 @@ pub async fn list(pool: &PgPool, after: Option<UserId>, limit: i64) -> Result<Us
     Ok(UserPage { items, next_cursor })
 }
 
-/// What an admin may change about an account.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What an admin may change about an account: the body of `PATCH /api/admin/users/{id}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserChange {
+    #[serde(default)]
     pub role: Option<Role>,
+    /// `false` deactivates the account and revokes its refresh tokens.
+    #[serde(default)]
     pub is_active: Option<bool>,
+}
+
+impl UserChange {
+    /// A 400 when the body changes nothing.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.role.is_none() && self.is_active.is_none() {
+            return Err(ApiError::bad_request("nothing to change: give `role` and/or `is_active`"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! the cursor-paginated user list and account changes.
 
 use axum::{Router, body::Body, http::Request};
-use chrono::Utc;
+use chrono::{DateTime, Datelike, Utc};
 use shared::{
     Services,
     auth::{Role, password},
@@ -81,32 +81,67 @@ async fn stats_count_users_matches_predictions_accuracy_and_last_job_runs() {
 
     shared::demo::seed(&s.db.pool, shared::config::Environment::Local, Utc::now()).await.unwrap();
     let pool = &s.db.pool;
-    let (finished, match_id): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM matches WHERE status = 'FINISHED'), (SELECT min(id) FROM matches WHERE status = 'FINISHED')",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    for strategy in ["statistical", "statistical", "ml_model"] {
+    let finished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM matches WHERE status = 'FINISHED'").fetch_one(pool).await.unwrap();
+    let all_matches: i64 = sqlx::query_scalar("SELECT count(*) FROM matches").fetch_one(pool).await.unwrap();
+    // The first played match within the weekly series' window and the last one, in different
+    // weeks: a home win and a draw; and another one moved back before the window.
+    let played: Vec<(i64, DateTime<Utc>)> =
+        sqlx::query_as("SELECT id, kickoff_at FROM matches WHERE status = 'FINISHED' ORDER BY kickoff_at, id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let window_start = Utc::now() - chrono::Duration::weeks(shared::admin::ACCURACY_WEEKS);
+    let recent: Vec<_> = played.iter().filter(|(_, k)| *k > window_start + chrono::Duration::weeks(1)).collect();
+    let ((home_win, home_kickoff), (draw, draw_kickoff)) = (*recent[0], *recent[recent.len() - 1]);
+    assert_ne!(home_kickoff.iso_week(), draw_kickoff.iso_week());
+    let old = recent[1].0;
+    sqlx::query("UPDATE matches SET kickoff_at = $2 WHERE id = $1")
+        .bind(old)
+        .bind(window_start - chrono::Duration::weeks(4))
+        .execute(pool)
+        .await
+        .unwrap();
+    for (id, home, away) in [(home_win, 2, 0), (draw, 1, 1), (old, 3, 1)] {
+        sqlx::query("UPDATE matches SET home_goals = $2, away_goals = $3 WHERE id = $1")
+            .bind(id)
+            .bind(home as i16)
+            .bind(away as i16)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let upcoming: i64 =
+        sqlx::query_scalar("SELECT min(id) FROM matches WHERE status <> 'FINISHED'").fetch_one(pool).await.unwrap();
+    // statistical v1: right about the home win, wrong about the draw; v2: wrong about the home
+    // wins (one this season, one too old for the weekly series); ml_model: a match not played
+    // yet, so nothing to settle.
+    let predictions = [
+        (home_win, "statistical", "v1", [0.5, 0.3, 0.2]),
+        (draw, "statistical", "v1", [0.5, 0.3, 0.2]),
+        (home_win, "statistical", "v2", [0.2, 0.3, 0.5]),
+        (old, "statistical", "v2", [0.2, 0.3, 0.5]),
+        (upcoming, "ml_model", "m1", [0.4, 0.3, 0.3]),
+    ];
+    for (match_id, strategy, version, [home, draw, away]) in predictions {
         sqlx::query(
             "INSERT INTO predictions (match_id, strategy_type, model_version, p_home, p_draw, p_away,
                  expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts)
-             VALUES ($1, $2, 'v1', 0.5, 0.3, 0.2, 1.5, 1.0, 1, 0, 0.5, 0.5)",
+             VALUES ($1, $2, $3, $4, $5, $6, 1.5, 1.0, 1, 0, 0.5, 0.5)",
         )
         .bind(match_id)
         .bind(strategy)
+        .bind(version)
+        .bind(home)
+        .bind(draw)
+        .bind(away)
         .execute(pool)
         .await
         .unwrap();
     }
-    sqlx::query(
-        "INSERT INTO prediction_scores (prediction_id, match_id, strategy_type, model_version, outcome, rps, brier, log_loss, correct)
-         SELECT id, match_id, strategy_type, model_version, 'home', 0.125, 0.38, 0.69, (id % 2 = 0) FROM predictions
-         WHERE strategy_type = 'statistical'",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
+    // The settle job's own scoring.
+    let batch = shared::settlement::settle_batch(pool, 0, 100).await.unwrap();
+    assert_eq!(batch.inserted.len(), 4, "{batch:?}");
     sqlx::query(
         "INSERT INTO job_runs (job, started_at, finished_at, outcome) VALUES
          ('ingest', now() - interval '2 hours', now() - interval '2 hours', 'failed'),
@@ -122,15 +157,67 @@ async fn stats_count_users_matches_predictions_accuracy_and_last_job_runs() {
     let b = &res.body;
     assert_eq!(b["users"]["total"], 4, "two demo users more: {b}");
     assert_eq!(b["matches"]["by"]["FINISHED"], finished);
-    assert_eq!(b["matches"]["total"], 56);
-    assert_eq!(b["predictions"], serde_json::json!({"total": 3, "by": {"statistical": 2, "ml_model": 1}}));
-    assert_eq!(b["accuracy"]["statistical"]["settled"], 2);
-    assert_eq!(b["accuracy"]["statistical"]["accuracy"], 0.5);
-    assert_eq!(b["accuracy"]["statistical"]["mean_rps"], 0.125);
+    assert_eq!(b["matches"]["total"], all_matches);
+    assert_eq!(b["predictions"], serde_json::json!({"total": 5, "by": {"statistical": 4, "ml_model": 1}}));
+
+    // Home win [0.5, 0.3, 0.2]: RPS ((0.5-1)^2 + (0.8-1)^2)/2 = 0.145, Brier 0.25+0.09+0.04 = 0.38,
+    // log loss -ln 0.5. Draw, same forecast: RPS (0.5^2 + 0.2^2)/2 = 0.145, Brier 0.25+0.49+0.04
+    // = 0.78, log loss -ln 0.3. Home win [0.2, 0.3, 0.5]: RPS (0.8^2 + 0.5^2)/2 = 0.445, Brier
+    // 0.64+0.09+0.25 = 0.98, log loss -ln 0.2.
+    let (ll_home, ll_draw, ll_v2) = (-(0.5f64).ln(), -(0.3f64).ln(), -(0.2f64).ln());
+    let stat = &b["accuracy"]["statistical"];
+    let mean = |xs: [f64; 4]| xs.iter().sum::<f64>() / 4.0;
+    assert_scores(
+        stat,
+        4,
+        0.25,
+        mean([0.145, 0.145, 0.445, 0.445]),
+        mean([0.38, 0.78, 0.98, 0.98]),
+        mean([ll_home, ll_draw, ll_v2, ll_v2]),
+    );
+    let models = stat["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{stat}");
+    let (v1, v2) = (&models[0], &models[1]);
+    assert_eq!((v1["model_version"].as_str(), v2["model_version"].as_str()), (Some("v1"), Some("v2")));
+    assert_scores(v1, 2, 0.5, 0.145, 0.58, (ll_home + ll_draw) / 2.0);
+    assert_scores(v2, 2, 0.0, 0.445, 0.98, ll_v2);
+    assert!(v1["first_settled_at"].is_string() && v1["last_settled_at"].is_string());
+    // Week by week (Monday of the kick-off's week), oldest first.
+    let monday = |t: DateTime<Utc>| {
+        let d = t.date_naive();
+        (d - chrono::Duration::days(d.weekday().num_days_from_monday().into())).to_string()
+    };
+    let weekly = v1["weekly"].as_array().unwrap();
+    assert_eq!(weekly.len(), 2, "{v1}");
+    assert_eq!(weekly[0]["week"], monday(home_kickoff));
+    assert_scores(&weekly[0], 1, 1.0, 0.145, 0.38, ll_home);
+    assert_eq!(weekly[1]["week"], monday(draw_kickoff));
+    assert_scores(&weekly[1], 1, 0.0, 0.145, 0.78, ll_draw);
+    let weekly = v2["weekly"].as_array().unwrap();
+    assert_eq!(weekly.len(), 1, "only the week within the window: {v2}");
+    assert_eq!(weekly[0]["week"], monday(home_kickoff));
+    assert_scores(&weekly[0], 1, 0.0, 0.445, 0.98, ll_v2);
     assert!(b["accuracy"].get("ml_model").is_none(), "no settled ml_model prediction: {b}");
+
     assert_eq!(b["jobs"]["ingest"]["outcome"], "succeeded", "the last run: {b}");
     assert_eq!(b["jobs"]["settle"]["outcome"], "running");
     assert!(b["jobs"]["settle"]["finished_at"].is_null());
+
+    // The body is the shared type the OpenAPI document describes.
+    let typed: shared::admin::AdminStats = serde_json::from_value(b.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&typed).unwrap(), *b);
+}
+
+/// `settled`, `accuracy`, `mean_rps`, `mean_brier` and `mean_log_loss` of a JSON scores object.
+#[track_caller]
+fn assert_scores(v: &serde_json::Value, settled: i64, accuracy: f64, rps: f64, brier: f64, log_loss: f64) {
+    assert_eq!(v["settled"], settled, "{v}");
+    for (field, expected) in
+        [("accuracy", accuracy), ("mean_rps", rps), ("mean_brier", brier), ("mean_log_loss", log_loss)]
+    {
+        let got = v[field].as_f64().unwrap_or_else(|| panic!("{field} missing: {v}"));
+        assert!((got - expected).abs() < 1e-9, "{field}: {got} != {expected}: {v}");
+    }
 }
 
 #[tokio::test]

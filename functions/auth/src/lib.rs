@@ -9,12 +9,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::{Deserialize, Deserializer};
 use shared::{
-    Secret, Services,
+    Services,
     auth::{
         AuthUser, SourceIp,
-        session::{self, LOGIN_MAX_USERNAME, NewAccount},
+        session::{self, LOGIN_MAX_USERNAME, LoginRequest, RefreshRequest, RegisterRequest},
     },
     http::{ApiError, ApiJson},
     users::{self, PASSWORD_MAX},
@@ -49,46 +48,19 @@ async fn source_ip_from_lambda_context(mut request: Request, next: Next) -> Resp
     next.run(request).await
 }
 
-/// A password field: kept out of `Debug` and logs from the moment it is parsed.
-fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-    String::deserialize(d).map(Secret::new)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterBody {
-    username: String,
-    #[serde(deserialize_with = "secret")]
-    password: Secret,
-    #[serde(default)]
-    email: Option<String>,
-}
-
 async fn register(
     State(services): State<Services>,
-    ApiJson(body): ApiJson<RegisterBody>,
+    ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let user = session::register(
-        &services,
-        NewAccount { username: body.username, password: body.password, email: body.email },
-    )
-    .await?;
+    let user = session::register(&services, body.into()).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    username: String,
-    #[serde(deserialize_with = "secret")]
-    password: Secret,
 }
 
 async fn login(
     State(services): State<Services>,
     extensions: Extensions,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<LoginBody>,
+    ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     if body.username.is_empty() {
         return Err(ApiError::invalid_field("username", "must not be empty"));
@@ -107,32 +79,18 @@ async fn login(
     Ok(no_store(Json(pair)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefreshBody {
-    #[serde(deserialize_with = "secret")]
-    refresh_token: Secret,
-}
-
-impl RefreshBody {
-    fn token(self) -> Result<Secret, ApiError> {
-        let t = self.refresh_token;
-        if t.expose().is_empty() {
-            return Err(ApiError::invalid_field("refresh_token", "must not be empty"));
-        }
-        if t.expose().len() > 256 {
-            return Err(ApiError::invalid_field("refresh_token", "at most 256 characters"));
-        }
-        Ok(t)
-    }
-}
-
-async fn refresh(State(services): State<Services>, ApiJson(body): ApiJson<RefreshBody>) -> Result<Response, ApiError> {
+async fn refresh(
+    State(services): State<Services>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
     let pair = session::refresh(&services, &body.token()?).await?;
     Ok(no_store(Json(pair)))
 }
 
-async fn logout(State(services): State<Services>, ApiJson(body): ApiJson<RefreshBody>) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(services): State<Services>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
     session::logout(&services, &body.token()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

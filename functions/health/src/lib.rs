@@ -3,35 +3,13 @@
 //! OpenAPI 3 document; this function also owns the catch-all, so unknown paths get the JSON 404).
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use serde::{Deserialize, Serialize};
 use shared::{
     Services,
-    health::{CACHE_CHECK_TIMEOUT, Check, DATABASE_CHECK_TIMEOUT, check_cache, check_database},
+    health::{
+        CACHE_CHECK_TIMEOUT, Checks, DATABASE_CHECK_TIMEOUT, HealthReport, Liveness, OverallStatus, check_cache,
+        check_database,
+    },
 };
-
-/// `ok`: everything is up; `degraded`: the cache is down (answers stay correct, only slower).
-/// A database outage is a 503 with status `unavailable`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverallStatus {
-    Ok,
-    Degraded,
-    Unavailable,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Checks {
-    pub database: Check,
-    pub cache: Check,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HealthReport {
-    pub status: OverallStatus,
-    pub version: String,
-    pub environment: String,
-    pub checks: Checks,
-}
 
 pub fn router(services: Services) -> Router {
     shared::http::finish(
@@ -49,11 +27,8 @@ async fn readiness(State(services): State<Services>) -> impl IntoResponse {
         check_database(&services.db, DATABASE_CHECK_TIMEOUT),
         check_cache(&services.cache, CACHE_CHECK_TIMEOUT),
     );
-    let (code, status) = match (database.is_ok(), cache.is_ok()) {
-        (true, true) => (StatusCode::OK, OverallStatus::Ok),
-        (true, false) => (StatusCode::OK, OverallStatus::Degraded),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, OverallStatus::Unavailable),
-    };
+    let status = OverallStatus::of(&database, &cache);
+    let code = if status == OverallStatus::Unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let report = HealthReport {
         status,
         version: services.config.service_version.clone(),
@@ -69,5 +44,5 @@ async fn openapi() -> impl IntoResponse {
 }
 
 async fn liveness() -> impl IntoResponse {
-    ([("cache-control", "no-store")], Json(serde_json::json!({"status": "ok"})))
+    ([("cache-control", "no-store")], Json(Liveness::ok()))
 }

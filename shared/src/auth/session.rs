@@ -55,17 +55,85 @@ impl SourceIp {
 }
 
 /// `POST /api/auth/login` and `/refresh` answer.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenPair {
+    /// A JWT (HS256) for `Authorization: Bearer`.
     pub access_token: String,
+    #[schema(example = "bearer")]
     pub token_type: String,
+    /// Seconds the access token lives (1800).
+    #[schema(example = 1800)]
     pub expires_in: i64,
+    /// Opaque, single use: `POST /api/auth/refresh` exchanges it for the next pair.
+    #[schema(example = "q0Jm4X8a2b9V1rT6yWc3nP5sD7fG0hK2lZxC4vB6nM8")]
     pub refresh_token: String,
 }
 
 impl std::fmt::Debug for TokenPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenPair([redacted])")
+    }
+}
+
+/// A password or token field: kept out of `Debug` and logs from the moment it is parsed.
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    String::deserialize(d).map(Secret::new)
+}
+
+/// The body of `POST /api/auth/register`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3 to 32 of `a-z`, `0-9`, `_`.
+    #[schema(example = "ann_99")]
+    pub username: String,
+    /// 10 to 128 characters, not the username.
+    #[serde(deserialize_with = "secret")]
+    #[schema(value_type = String, example = "a long password")]
+    pub password: Secret,
+    #[serde(default)]
+    #[schema(example = "ann@example.com")]
+    pub email: Option<String>,
+}
+
+impl From<RegisterRequest> for NewAccount {
+    fn from(r: RegisterRequest) -> Self {
+        NewAccount { username: r.username, password: r.password, email: r.email }
+    }
+}
+
+/// The body of `POST /api/auth/login`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(example = "ann_99")]
+    pub username: String,
+    #[serde(deserialize_with = "secret")]
+    #[schema(value_type = String, example = "a long password")]
+    pub password: Secret,
+}
+
+/// The body of `POST /api/auth/refresh` and `/logout`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The `refresh_token` of the last pair.
+    #[serde(deserialize_with = "secret")]
+    #[schema(value_type = String)]
+    pub refresh_token: Secret,
+}
+
+impl RefreshRequest {
+    /// The token, or a 400 naming `refresh_token` when it is empty or longer than 256 characters.
+    pub fn token(self) -> Result<Secret, ApiError> {
+        let t = self.refresh_token;
+        if t.expose().is_empty() {
+            return Err(ApiError::invalid_field("refresh_token", "must not be empty"));
+        }
+        if t.expose().len() > 256 {
+            return Err(ApiError::invalid_field("refresh_token", "at most 256 characters"));
+        }
+        Ok(t)
     }
 }
 

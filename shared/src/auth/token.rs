@@ -13,7 +13,8 @@ pub const ACCESS_TOKEN_TTL_SECS: i64 = 30 * 60;
 /// Clock skew tolerated on `exp` / `iat`.
 pub const LEEWAY_SECS: u64 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `user` or `admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,

@@ -103,17 +103,39 @@ impl ApiError {
     }
 }
 
-/// The JSON error body.
-#[derive(Debug, Serialize, serde::Deserialize)]
+/// The JSON error body of every 4xx and 5xx (`ErrorResponse` in the OpenAPI document).
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = ErrorResponse)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = ErrorObject)]
 pub struct ErrorDetail {
+    /// snake_case: `invalid_input`, `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `unprocessable`, `too_many_requests`,
+    /// `service_unavailable`, `internal_error`.
+    #[schema(example = "invalid_input")]
     pub code: String,
+    /// For a person; for a 400 it names the field (`limit: must be between 1 and 100`).
+    #[schema(example = "limit: must be between 1 and 100")]
     pub message: String,
+    /// The `x-request-id` of the response, to quote when reporting a problem.
     pub request_id: String,
+}
+
+impl ErrorBody {
+    /// The body `error` answers with (the request id of the current request, if any).
+    pub fn of(error: &ApiError) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: error.code().to_string(),
+                message: error.to_string(),
+                request_id: request_id::current().unwrap_or_default(),
+            },
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -126,13 +148,7 @@ impl IntoResponse for ApiError {
             }
             _ => tracing::debug!(status = status.as_u16(), error = %self, "request refused"),
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_string(),
-                message: self.to_string(),
-                request_id: request_id::current().unwrap_or_default(),
-            },
-        };
+        let body = ErrorBody::of(&self);
         let mut response = (status, Json(body)).into_response();
         if let Self::TooManyRequests { retry_after_secs } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
