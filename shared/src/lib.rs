@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod engine;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod idempotency;
 pub mod ids;

@@ -16,8 +16,6 @@
 //!
 //! Predictions load the active `ml_model` with [`active_ml_artifact`].
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,11 +23,8 @@ use sqlx::PgPool;
 
 use crate::{
     Services,
-    engine::{
-        EngineConfig, FittedModel, MatchRecord, MlArtifact, MlTrainConfig, Strategy, backtest,
-        data::{BookOdds, MatchOdds, Odds1x2, OddsOverUnder},
-        ml_model,
-    },
+    engine::{EngineConfig, FittedModel, MatchRecord, MlArtifact, MlTrainConfig, Strategy, backtest, ml_model},
+    history::{self, HistoryQuery},
     jobs::{self, Deadline, JobError, JobReport, WorkDone},
     metrics::{self, MetricValue},
 };
@@ -433,110 +428,7 @@ pub async fn active_ml_artifact(services: &Services) -> Result<Option<(String, M
     Ok(load_artifact(services, &v).await?.map(|a| (v.version, a)))
 }
 
-#[derive(sqlx::FromRow)]
-struct HistoryRow {
-    id: i64,
-    code: String,
-    kickoff_at: chrono::DateTime<chrono::Utc>,
-    home: String,
-    away: String,
-    home_goals: i16,
-    away_goals: i16,
-}
-
-#[derive(sqlx::FromRow)]
-struct OddsRow {
-    match_id: i64,
-    bookmaker: String,
-    market: String,
-    phase: String,
-    outcome: String,
-    price: f64,
-}
-
-/// (market, phase, bookmaker) -> outcome -> price, for one match.
-type Quotes = HashMap<(String, String, String), HashMap<String, f64>>;
-
-/// The engine's column prefix of a schema bookmaker name.
-fn engine_bookmaker(name: &str, market: &str) -> String {
-    match (name, market) {
-        ("pinnacle", "over_under_2_5") => "P".into(),
-        ("pinnacle", _) => "PS".into(),
-        ("bet365", _) => "B365".into(),
-        ("market_average", _) => "Avg".into(),
-        ("market_max", _) => "Max".into(),
-        ("william_hill", _) => "WH".into(),
-        (other, _) => other.into(),
-    }
-}
-
 /// Every finished match with its odds, in kick-off order, as the engine's records.
 pub async fn load_history(pool: &PgPool) -> Result<Vec<MatchRecord>, JobError> {
-    let rows: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT m.id, c.code, m.kickoff_at, h.name AS home, a.name AS away, m.home_goals, m.away_goals \
-         FROM matches m JOIN competitions c ON c.id = m.competition_id \
-           JOIN teams h ON h.id = m.home_team_id JOIN teams a ON a.id = m.away_team_id \
-         WHERE m.status = 'FINISHED' AND m.home_goals IS NOT NULL ORDER BY m.kickoff_at, m.id",
-    )
-    .fetch_all(pool)
-    .await?;
-    let odds: Vec<OddsRow> = sqlx::query_as(
-        "SELECT o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price::float8 AS price \
-         FROM match_odds o JOIN matches m ON m.id = o.match_id WHERE m.status = 'FINISHED'",
-    )
-    .fetch_all(pool)
-    .await?;
-    // match -> (market, phase, bookmaker) -> outcome -> price
-    let mut quotes: HashMap<i64, Quotes> = HashMap::new();
-    for o in odds {
-        quotes
-            .entry(o.match_id)
-            .or_default()
-            .entry((o.market, o.phase, o.bookmaker))
-            .or_default()
-            .insert(o.outcome, o.price);
-    }
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let kickoff = r.kickoff_at.naive_utc();
-        let mut odds = MatchOdds::default();
-        if let Some(q) = quotes.get(&r.id) {
-            let mut keys: Vec<_> = q.keys().collect();
-            keys.sort();
-            for key in keys {
-                let (market, phase, book) = key;
-                let p = &q[key];
-                let bookmaker = engine_bookmaker(book, market);
-                match market.as_str() {
-                    "1x2" => {
-                        if let (Some(&home), Some(&draw), Some(&away)) = (p.get("home"), p.get("draw"), p.get("away")) {
-                            let q = BookOdds { bookmaker, odds: Odds1x2 { home, draw, away } };
-                            if phase == "closing" { odds.closing.push(q) } else { odds.pre_match.push(q) }
-                        }
-                    }
-                    _ => {
-                        if let (Some(&over), Some(&under)) = (p.get("over"), p.get("under")) {
-                            let q = BookOdds { bookmaker, odds: OddsOverUnder { over, under } };
-                            if phase == "closing" {
-                                odds.over_under_closing.push(q)
-                            } else {
-                                odds.over_under_pre_match.push(q)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out.push(MatchRecord {
-            competition: Some(r.code),
-            date: kickoff.date(),
-            time: Some(kickoff.time()),
-            home: r.home,
-            away: r.away,
-            home_goals: r.home_goals.clamp(0, 99) as u8,
-            away_goals: r.away_goals.clamp(0, 99) as u8,
-            odds,
-        });
-    }
-    Ok(out)
+    Ok(history::load(pool, HistoryQuery { with_odds: true, ..HistoryQuery::default() }).await?)
 }

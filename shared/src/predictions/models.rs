@@ -29,10 +29,8 @@ use tokio::sync::OnceCell;
 
 use crate::{
     Services,
-    engine::{
-        self, EngineConfig, EngineError, FittedModel, MatchRecord, MlArtifact, MlTrainConfig, Strategy,
-        data::{BookOdds, MatchOdds, Odds1x2, OddsOverUnder},
-    },
+    engine::{self, EngineConfig, EngineError, FittedModel, MatchRecord, MlArtifact, MlTrainConfig, Strategy},
+    history::{self, HistoryQuery},
     http::ApiError,
 };
 
@@ -214,7 +212,8 @@ impl ModelCache {
     async fn fit(&self, services: &Services, strategy: Strategy, ctx: &MatchContext) -> Result<FittedModel, ApiError> {
         let pool = services.db.pool().await?;
         let with_odds = strategy == Strategy::MlModel;
-        let history = load_history(pool, ctx.competition_id, ctx.kickoff_at, with_odds).await?;
+        let query = HistoryQuery { competition_id: Some(ctx.competition_id), before: Some(ctx.kickoff_at), with_odds };
+        let history = history::load(pool, query).await?;
         let as_of = ctx.kickoff_at.naive_utc();
         let artifact = match strategy {
             Strategy::MlModel => Some(self.artifact(services, ctx, &history).await?),
@@ -379,119 +378,6 @@ fn engine_error(e: EngineError) -> ApiError {
     }
 }
 
-#[derive(FromRow)]
-struct HistoryRow {
-    id: i64,
-    kickoff_at: DateTime<Utc>,
-    home: String,
-    away: String,
-    home_goals: i16,
-    away_goals: i16,
-}
-
-/// The finished matches of a competition that kicked off before `before`, as engine records
-/// (with their odds when `with_odds`).
-pub async fn load_history(
-    pool: &PgPool,
-    competition_id: i64,
-    before: DateTime<Utc>,
-    with_odds: bool,
-) -> Result<Vec<MatchRecord>, ApiError> {
-    let rows: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT m.id, m.kickoff_at, ht.name AS home, at.name AS away, m.home_goals, m.away_goals
-         FROM matches m JOIN teams ht ON ht.id = m.home_team_id JOIN teams at ON at.id = m.away_team_id
-         WHERE m.competition_id = $1 AND m.kickoff_at < $2 AND m.status = 'FINISHED'
-           AND m.home_goals IS NOT NULL AND m.away_goals IS NOT NULL
-         ORDER BY m.kickoff_at, m.id",
-    )
-    .bind(competition_id)
-    .bind(before)
-    .fetch_all(pool)
-    .await?;
-    let mut odds: HashMap<i64, MatchOdds> = HashMap::new();
-    if with_odds {
-        let quotes: Vec<(i64, String, String, String, String, f64)> = sqlx::query_as(
-            "SELECT o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price::float8
-             FROM match_odds o JOIN matches m ON m.id = o.match_id
-             WHERE m.competition_id = $1 AND m.kickoff_at < $2 AND m.status = 'FINISHED'",
-        )
-        .bind(competition_id)
-        .bind(before)
-        .fetch_all(pool)
-        .await?;
-        odds = group_odds(quotes);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let k = r.kickoff_at.naive_utc();
-            MatchRecord {
-                competition: None,
-                date: k.date(),
-                time: Some(k.time()),
-                home: r.home,
-                away: r.away,
-                home_goals: r.home_goals.clamp(0, 99) as u8,
-                away_goals: r.away_goals.clamp(0, 99) as u8,
-                odds: odds.remove(&r.id).unwrap_or_default(),
-            }
-        })
-        .collect())
-}
-
-/// football-data.co.uk's column prefix for a bookmaker name as stored in `match_odds`.
-fn engine_bookmaker(name: &str, market: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    let code = match (lower.as_str(), market) {
-        ("pinnacle" | "ps" | "p", "over_under_2_5") => "P",
-        ("pinnacle" | "ps" | "p", _) => "PS",
-        ("market_average" | "average" | "avg", _) => "Avg",
-        ("market_max" | "maximum" | "max", _) => "Max",
-        ("bet365" | "b365", _) => "B365",
-        ("william_hill" | "williamhill" | "wh", _) => "WH",
-        ("betbrain_average" | "bbav", _) => "BbAv",
-        ("betbrain_max" | "bbmx", _) => "BbMx",
-        _ => return name.to_string(),
-    };
-    code.to_string()
-}
-
-fn group_odds(quotes: Vec<(i64, String, String, String, String, f64)>) -> HashMap<i64, MatchOdds> {
-    // (match, bookmaker, market, phase) -> outcome -> price
-    let mut grouped: HashMap<(i64, String, String, String), HashMap<String, f64>> = HashMap::new();
-    for (match_id, bookmaker, market, phase, outcome, price) in quotes {
-        grouped.entry((match_id, bookmaker, market, phase)).or_default().insert(outcome, price);
-    }
-    let mut out: HashMap<i64, MatchOdds> = HashMap::new();
-    let mut keys: Vec<_> = grouped.keys().cloned().collect();
-    keys.sort();
-    for key in keys {
-        let prices = &grouped[&key];
-        let (match_id, bookmaker, market, phase) = key.clone();
-        let odds = out.entry(match_id).or_default();
-        let bookmaker = engine_bookmaker(&bookmaker, &market);
-        let closing = phase == "closing";
-        match market.as_str() {
-            "1x2" => {
-                if let (Some(&home), Some(&draw), Some(&away)) =
-                    (prices.get("home"), prices.get("draw"), prices.get("away"))
-                {
-                    let quote = BookOdds { bookmaker, odds: Odds1x2 { home, draw, away } };
-                    if closing { odds.closing.push(quote) } else { odds.pre_match.push(quote) }
-                }
-            }
-            "over_under_2_5" => {
-                if let (Some(&over), Some(&under)) = (prices.get("over"), prices.get("under")) {
-                    let quote = BookOdds { bookmaker, odds: OddsOverUnder { over, under } };
-                    if closing { odds.over_under_closing.push(quote) } else { odds.over_under_pre_match.push(quote) }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,22 +413,5 @@ mod tests {
         let model = FittedModel::fit(Strategy::MlModel, &history, as_of, &EngineConfig::default(), Some(&artifact));
         let p = model.unwrap().predict("A", "B");
         assert!((p.p_home + p.p_draw + p.p_away - 1.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn odds_rows_become_engine_quotes() {
-        let rows = vec![
-            (1, "pinnacle".to_string(), "1x2".to_string(), "closing".to_string(), "home".to_string(), 2.0),
-            (1, "pinnacle".to_string(), "1x2".to_string(), "closing".to_string(), "draw".to_string(), 3.5),
-            (1, "pinnacle".to_string(), "1x2".to_string(), "closing".to_string(), "away".to_string(), 4.0),
-            (1, "pinnacle".into(), "over_under_2_5".into(), "opening".into(), "over".into(), 1.9),
-            (1, "pinnacle".into(), "over_under_2_5".into(), "opening".into(), "under".into(), 2.0),
-            (1, "bet365".into(), "1x2".into(), "opening".into(), "home".into(), 2.1),
-        ];
-        let odds = group_odds(rows);
-        let m = &odds[&1];
-        assert_eq!(m.closing_of("PS").map(|o| o.draw), Some(3.5));
-        assert_eq!(m.over_under_pre_match[0].bookmaker, "P");
-        assert!(m.pre_match.is_empty(), "an incomplete 1x2 quote is dropped");
     }
 }
