@@ -27,8 +27,8 @@ pub async fn run(command: DbCommand) -> anyhow::Result<()> {
                 .map_err(|e: String| anyhow::anyhow!("ENVIRONMENT: {e}"))?;
             let seeded = shared::demo::seed(&pool, environment, chrono::Utc::now()).await?;
             println!(
-                "[fp] demo data: {} teams, {} matches, {} users added",
-                seeded.teams, seeded.matches, seeded.users
+                "[fp] demo data: {} teams, {} matches, {} odds, {} users added",
+                seeded.teams, seeded.matches, seeded.odds, seeded.users
             );
         }
     }

@@ -67,32 +67,41 @@ async fn competitions_teams_and_filters() {
 
     let res = get(&router, "/api/teams?competition=demo", &t).await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert_eq!(res.body["items"].as_array().unwrap().len(), 8);
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 20);
     assert!(res.body["items"][0]["id"].as_str().unwrap().starts_with("team_"));
     assert_eq!(get(&router, "/api/teams?competition=XX", &t).await.status, 404);
 
-    let res = get(&router, "/api/matches?competition=DEMO&status=FINISHED&limit=100", &t).await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    assert_eq!(res.body["items"].as_array().unwrap().len(), 40);
-    assert!(res.body["next_cursor"].is_null());
-    assert!(res.body["items"].as_array().unwrap().iter().all(|m| m["score"]["home"].is_number()));
+    // Three past seasons of 380 matches and the current season's first match days, page by page.
+    let (mut finished, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let res = get(&router, &format!("/api/matches?competition=DEMO&status=FINISHED&limit=100{cursor}"), &t).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        finished.extend(res.body["items"].as_array().unwrap().iter().cloned());
+        match res.body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let played_this_season = shared::demo::PLAYED_ROUNDS as usize * 10;
+    assert_eq!(finished.len(), 3 * 380 + played_this_season);
+    assert!(finished.iter().all(|m| m["score"]["home"].is_number() && m["status"] == "FINISHED"));
 
-    let res = get(&router, "/api/matches?status=TIMED,SCHEDULED", &t).await;
-    assert_eq!(res.body["items"].as_array().unwrap().len(), 16);
-    assert!(res.body["items"][0]["score"].is_null());
+    let res = get(&router, "/api/matches?status=TIMED,SCHEDULED&limit=100", &t).await;
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 100);
+    assert!(res.body["items"].as_array().unwrap().iter().all(|m| m["score"].is_null() && m["status"] == "TIMED"));
 
     let team =
         get(&router, "/api/teams?competition=DEMO", &t).await.body["items"][0]["id"].as_str().unwrap().to_string();
     let res = get(&router, &format!("/api/matches?team={team}&limit=100"), &t).await;
     let items = res.body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 14, "each club plays 14 matches");
+    assert_eq!(items.len(), 100, "each club plays 38 matches a season, four seasons: a full page");
     assert!(items.iter().all(|m| m["home_team"]["id"] == team.as_str() || m["away_team"]["id"] == team.as_str()));
 
     let today = Utc::now().date_naive();
     let from = (today - Duration::days(15)).to_string();
     let res = get(&router, &format!("/api/matches?date_from={from}&date_to={today}&limit=100"), &t).await;
     let items = res.body["items"].as_array().unwrap();
-    assert!(!items.is_empty() && items.len() <= 12, "{}", items.len());
+    assert!(!items.is_empty() && items.len() <= 30, "two or three match days of 10: {}", items.len());
 
     // Default page size 20, with a cursor.
     let res = get(&router, "/api/matches", &t).await;
@@ -136,8 +145,8 @@ async fn pagination_never_repeats_or_skips_a_row_while_rows_are_inserted() {
     for page in 0.. {
         assert!(page < 50, "pagination does not end");
         let uri = match &cursor {
-            Some(c) => format!("/api/matches?limit=7&cursor={c}"),
-            None => "/api/matches?limit=7".to_string(),
+            Some(c) => format!("/api/matches?limit=100&cursor={c}"),
+            None => "/api/matches?limit=100".to_string(),
         };
         let res = get(&router, &uri, &t).await;
         assert_eq!(res.status, 200, "{}", res.text);
@@ -216,8 +225,10 @@ async fn match_detail_has_teams_score_and_odds() {
     assert_eq!(res.body["status"], "FINISHED");
     assert!(res.body["score"]["home"].is_number());
     assert!(res.body["home_team"]["name"].is_string());
-    assert_eq!(res.body["odds"][0]["bookmaker"], "pinnacle");
-    assert_eq!(res.body["odds"][0]["prices"]["draw"], 3.4);
+    let odds = res.body["odds"].as_array().unwrap();
+    let pinnacle = odds.iter().find(|o| o["bookmaker"] == "pinnacle").expect("the odds just added");
+    assert_eq!(pinnacle["prices"]["draw"], 3.4);
+    assert!(odds.iter().any(|o| o["bookmaker"] == "market_average"), "the demo odds: {odds:?}");
 
     assert_eq!(get(&router, "/api/matches/match_999999", &t).await.status, 404);
     let res = get(&router, "/api/matches/team_1", &t).await;
