@@ -168,6 +168,16 @@ fn every_schedule_retries_and_has_a_dead_letter_queue_and_jobs_never_overlap() {
             let on_failure = &function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
             assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{id}: a failed run must land in the DLQ");
         }
+        // The jobs that run under shared::jobs take a lease lock in the DynamoDB table.
+        if ["IngestFunction", "SettleFunction", "TrainFunction", "BackupFunction"].contains(&id.as_str()) {
+            for action in ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"] {
+                let on_state_table = policy_statements(&function).iter().any(|s| {
+                    one_or_many(&s["Action"]).iter().any(|a| a.as_str() == Some(action))
+                        && one_or_many(&s["Resource"]).iter().any(|r| render(r).contains("StateTable"))
+                });
+                assert!(on_state_table, "{id}: the job lock needs {action} on StateTable");
+            }
+        }
     }
     assert!(schedules >= 7, "ingest x2, settle, train, backup, restore drill, probe: found {schedules}");
 }

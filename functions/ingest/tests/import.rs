@@ -120,7 +120,10 @@ async fn an_s3_object_is_imported_through_the_ingest_event() {
     // Again: nothing changes.
     let again = ingest::run(&job, input, far).await.expect("import again");
     for table in ["matches", "odds"] {
-        assert_eq!((again.counts[table]["inserted"].as_u64(), again.counts[table]["updated"].as_u64()), (Some(0), Some(0)));
+        assert_eq!(
+            (again.counts[table]["inserted"].as_u64(), again.counts[table]["updated"].as_u64()),
+            (Some(0), Some(0))
+        );
     }
 
     // A key outside imports/ is bad input; a missing object is named.

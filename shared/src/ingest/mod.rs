@@ -289,7 +289,13 @@ pub async fn ingest(
     report.api = client.stats().await;
     let complete = report.steps_left == 0 && report.steps_failed == 0;
     let failed = report.steps_left == 0 && report.steps_failed > 0 && report.steps_done == 0;
-    let outcome = if failed { "failed" } else if complete { "succeeded" } else { "partial" };
+    let outcome = if failed {
+        "failed"
+    } else if complete {
+        "succeeded"
+    } else {
+        "partial"
+    };
     report.outcome = outcome;
     use crate::metrics::MetricValue::Count;
     crate::metrics::emit(
