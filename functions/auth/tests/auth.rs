@@ -2,92 +2,19 @@
 //! table of `TABLE_NAME`). Usernames and source addresses are random per test: the DynamoDB table
 //! is shared by every test and every run.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+mod common;
 
-use axum::{Router, body::Body, http::Request};
+use std::time::{Duration, Instant};
+
+use axum::{body::Body, http::Request};
 use chrono::Utc;
+use common::*;
 use shared::{
-    Config, Secret, Services,
+    Secret, Services,
     auth::{Role, TokenKeys},
-    config::SecretSource,
     ids::UserId,
 };
-use test_support::{TestDatabase, TestResponse, send};
-
-const PASSWORD: &str = "correct horse battery";
-
-struct Stack {
-    router: Router,
-    db: TestDatabase,
-    config: Config,
-}
-
-async fn stack_with(change: impl FnOnce(&mut Config)) -> Stack {
-    let db = TestDatabase::new().await;
-    let mut config = test_support::config(&db.url, &test_support::redis_url());
-    change(&mut config);
-    let services = Services::with_pool(config.clone(), db.pool.clone());
-    Stack { router: auth::router(services), db, config }
-}
-
-async fn stack() -> Stack {
-    stack_with(|_| {}).await
-}
-
-fn random_name() -> String {
-    format!("u_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
-
-fn random_ip() -> String {
-    let b = uuid::Uuid::new_v4().into_bytes();
-    format!("10.{}.{}.{}", b[0], b[1], b[2])
-}
-
-async fn post(router: &Router, path: &str, body: &str, ip: &str) -> TestResponse {
-    let req = Request::post(path)
-        .header("content-type", "application/json")
-        .header("x-forwarded-for", ip)
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    send(router, req).await
-}
-
-async fn get_with(router: &Router, path: &str, authorization: Option<&str>) -> TestResponse {
-    let mut req = Request::get(path);
-    if let Some(a) = authorization {
-        req = req.header("authorization", a);
-    }
-    send(router, req.body(Body::empty()).unwrap()).await
-}
-
-async fn me(router: &Router, token: &str) -> TestResponse {
-    get_with(router, "/api/auth/me", Some(&format!("Bearer {token}"))).await
-}
-
-async fn register(router: &Router, username: &str) -> TestResponse {
-    let body =
-        serde_json::json!({"username": username, "password": PASSWORD, "email": format!("{username}@example.com")});
-    post(router, "/api/auth/register", &body.to_string(), &random_ip()).await
-}
-
-async fn login(router: &Router, username: &str, password: &str, ip: &str) -> TestResponse {
-    post(router, "/api/auth/login", &serde_json::json!({"username": username, "password": password}).to_string(), ip)
-        .await
-}
-
-fn refresh_body(token: &str) -> String {
-    serde_json::json!({ "refresh_token": token }).to_string()
-}
-
-fn keys(config: &Config) -> (Secret, TokenKeys) {
-    let SecretSource::Plain(key) = &config.jwt.signing_key else { panic!("tests use a plain key") };
-    let keys = TokenKeys::new(key, &config.jwt.issuer, &config.jwt.audience).unwrap();
-    (key.clone(), keys)
-}
+use test_support::{TestDatabase, send};
 
 #[tokio::test]
 async fn register_login_me_refresh_with_rotation_reuse_detection_and_logout() {
@@ -386,76 +313,6 @@ async fn registration_can_be_closed_by_configuration() {
     let res = register(&s.router, &random_name()).await;
     assert_eq!(res.status, 403, "{}", res.text);
     assert_eq!(res.body["error"]["message"], "registration is closed");
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn no_password_hash_token_or_key_reaches_the_logs() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let s = stack().await;
-    let name = random_name();
-    let password = "unmistakable-Passw0rd-7f3a";
-    let body = serde_json::json!({"username": name, "password": password});
-    assert_eq!(post(&s.router, "/api/auth/register", &body.to_string(), &random_ip()).await.status, 201);
-    let wrong = "another-Unmistakable-9c1d";
-    assert_eq!(login(&s.router, &name, wrong, &random_ip()).await.status, 401);
-    let res = login(&s.router, &name, password, &random_ip()).await;
-    assert_eq!(res.status, 200);
-    let access = res.body["access_token"].as_str().unwrap().to_string();
-    let refresh = res.body["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(me(&s.router, &access).await.status, 200);
-    let res = post(&s.router, "/api/auth/refresh", &refresh_body(&refresh), &random_ip()).await;
-    let refresh2 = res.body["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(post(&s.router, "/api/auth/logout", &refresh_body(&refresh2), &random_ip()).await.status, 204);
-
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE username = $1")
-        .bind(&name)
-        .fetch_one(&s.db.pool)
-        .await
-        .unwrap();
-    let (key, _) = keys(&s.config);
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("login failed") && logs.contains("login succeeded"), "capture works:\n{logs}");
-    let hash_tail = hash.rsplit('$').next().unwrap().to_string();
-    for (what, secret) in [
-        ("password", password.to_string()),
-        ("wrong password", wrong.to_string()),
-        ("password hash", hash_tail),
-        ("access token", access.clone()),
-        ("access token signature", access.rsplit('.').next().unwrap().to_string()),
-        ("refresh token", refresh),
-        ("rotated refresh token", refresh2),
-        ("signing key", key.expose().to_string()),
-    ] {
-        assert!(!logs.contains(&secret), "the {what} appears in the logs");
-    }
 }
 
 fn event(name: &str) -> Request<Body> {
