@@ -288,6 +288,9 @@ async fn main() -> anyhow::Result<()> {
         bail!("--duration must be 1..=600 s and --users 1..=1000");
     }
     let admins = args.admins.unwrap_or((args.users / 10).max(1));
+    // reqwest is built without a default TLS crypto provider (the workspace picks ring); without
+    // one installed, building a client panics even for plain http.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(args.users + admins)
