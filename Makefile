@@ -8,6 +8,9 @@ ENV_FILE := .local/stack.env
 VENV := .venv
 WATCH_ADDR ?= 127.0.0.1
 WATCH_PORT ?= 9000
+# Instances per function that `cargo lambda watch` may run at once (Lambda scales out; one instance
+# serialises every request of a function behind the previous one).
+WATCH_CONCURRENCY ?= 4
 FUNCTIONS := $(notdir $(wildcard functions/*))
 # Every recipe that needs the local stack reads its environment from here.
 LOAD_ENV = set -a; . ./$(ENV_FILE); set +a
@@ -29,14 +32,14 @@ db: services ## apply migrations and load the demo data (demo league, test_user,
 up: db ## run every function under `cargo lambda watch` on 127.0.0.1:9000, in the background; wait until /health answers
 	@cargo build --quiet $(addprefix -p ,$(FUNCTIONS))
 	@if [[ -f .local/watch.pid ]] && kill -0 "$$(cat .local/watch.pid)" 2>/dev/null; then echo "[dev] cargo lambda watch already running"; else \
-	  $(LOAD_ENV); setsid $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --env-file $(ENV_FILE) \
+	  $(LOAD_ENV); setsid $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --concurrency $(WATCH_CONCURRENCY) --env-file $(ENV_FILE) \
 	    > .local/watch.log 2>&1 < /dev/null & echo $$! > .local/watch.pid; fi
 	@for i in $$(seq 120); do curl -fsS -o /dev/null http://$(WATCH_ADDR):$(WATCH_PORT)/health/live && break; sleep 1; done
 	@curl -sS http://$(WATCH_ADDR):$(WATCH_PORT)/health && echo && echo "[dev] up on http://$(WATCH_ADDR):$(WATCH_PORT) (logs: .local/watch.log; stop: make stop)"
 
 dev: db ## set up everything and run the service in the foreground on 127.0.0.1:9000 (Ctrl-C to stop the functions)
 	@cargo build --quiet $(addprefix -p ,$(FUNCTIONS))
-	@$(LOAD_ENV); exec $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --env-file $(ENV_FILE)
+	@$(LOAD_ENV); exec $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --concurrency $(WATCH_CONCURRENCY) --env-file $(ENV_FILE)
 
 stop: ## stop what `make dev` / `make up` started
 	@$(STACK) stop
