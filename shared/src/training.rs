@@ -398,9 +398,21 @@ pub async fn activate(pool: &PgPool, strategy: Strategy, version: &str) -> Resul
 pub async fn load_artifact_bytes(services: &Services, v: &ModelVersion) -> Result<Option<Vec<u8>>, JobError> {
     let Some(key) = &v.artifact_key else { return Ok(None) };
     let out =
-        services.aws.s3().await.get_object().bucket(&services.config.aws.backup_bucket).key(key).send().await.map_err(
-            |e| JobError::Retryable(format!("S3 get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))),
-        )?;
+        match services.aws.s3().await.get_object().bucket(&services.config.aws.backup_bucket).key(key).send().await {
+            Ok(out) => out,
+            // Gone for good (deleted by hand, a bucket restored without it): retrying cannot bring it
+            // back, so the version counts as having no readable artifact.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => {
+                tracing::warn!(key, version = %v.version, "model artifact missing from S3");
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(JobError::Retryable(format!(
+                    "S3 get {key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )));
+            }
+        };
     let bytes = out.body.collect().await.map_err(|e| JobError::Retryable(format!("S3 read {key}: {e}")))?.to_vec();
     if let Some(expected) = &v.artifact_sha256 {
         let actual = hex::encode(Sha256::digest(&bytes));

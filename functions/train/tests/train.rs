@@ -88,3 +88,40 @@ async fn too_little_history_or_bad_input_is_a_permanent_error() {
     let err = train::run(&s, serde_json::json!({"strategies": ["magic"]}), deadline).await.unwrap_err();
     assert!(err.to_string().contains("strategies"), "{err}");
 }
+
+#[tokio::test]
+async fn an_active_artifact_missing_from_s3_does_not_block_training() {
+    let db = TestDatabase::new().await;
+    // Another slice than the other tests: its artifact (and S3 key) is this test's own.
+    let records = testdata::read_dir(&e0()).unwrap();
+    testdata::load_matches(&db.pool, "PL", &records[records.len() - 960..]).await.unwrap();
+    let s = services(&db);
+    let deadline = || Deadline::after(Duration::from_secs(900));
+    let input = serde_json::json!({"holdout_matches": 150, "strategies": ["ml_model"]});
+    let first = train::run(&s, input, deadline()).await.unwrap();
+    assert_eq!(first.outcome, Outcome::Succeeded, "{first:?}");
+    let ml = training::active_version(&db.pool, Strategy::MlModel).await.unwrap().unwrap();
+    s.aws
+        .s3()
+        .await
+        .delete_object()
+        .bucket(&s.config.aws.backup_bucket)
+        .key(ml.artifact_key.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    // The next candidate is compared with the version's recorded evaluation instead of failing
+    // (as retryable) on every run for an object that will not come back.
+    let next = train::run(
+        &s,
+        serde_json::json!({"holdout_matches": 150, "strategies": ["ml_model"], "max_rps_regression": 0.01, "ml": {"seed": 11}}),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.outcome, Outcome::Succeeded, "{next:?}");
+    let r = &next.counts["strategies"][0];
+    assert_eq!(r["decision"], "published", "{r}");
+    assert_eq!(r["current_rps"].as_f64(), ml.rps(), "the recorded RPS was the bar: {r}");
+}
