@@ -139,8 +139,12 @@ emulator_up() {
   EMULATOR_URL="http://127.0.0.1:$port"
 }
 
+# The local database's name: LOCAL_DB_NAME lets two checkouts share one PostgreSQL server.
+DB_NAME="${LOCAL_DB_NAME:-football}"
+[[ "$DB_NAME" =~ ^[a-z_][a-z0-9_]*$ ]] || die "LOCAL_DB_NAME must be a plain lower-case identifier"
+
 write_env() {
-  local db_url="${PG_ADMIN_URL%/*}/football"
+  local db_url="${PG_ADMIN_URL%/*}/$DB_NAME"
   db_url="${db_url%%\?*}"
   cat > "$ENV_FILE" <<ENV
 # Written by infra/local/stack.sh: the environment of the local functions and tests.
@@ -172,8 +176,8 @@ services() {
   # The AWS resources the functions expect (the emulator forgets them when it restarts).
   set -a; . "$ENV_FILE"; set +a
   "$VENV/bin/python" "$ROOT/infra/local/bootstrap_aws.py"
-  "$(pg_bin)/psql" "$PG_ADMIN_URL" -tAc "select 1 from pg_database where datname='football'" | grep -q 1 \
-    || "$(pg_bin)/psql" "$PG_ADMIN_URL" -qc 'create database football'
+  "$(pg_bin)/psql" "$PG_ADMIN_URL" -tAc "select 1 from pg_database where datname='$DB_NAME'" | grep -q 1 \
+    || "$(pg_bin)/psql" "$PG_ADMIN_URL" -qc "create database $DB_NAME"
   log "ready: environment in .local/stack.env"
 }
 

@@ -41,7 +41,6 @@ pub struct Cache {
 impl Cache {
     /// No network I/O: the connection is opened on first use.
     pub fn new(config: &CacheConfig) -> Self {
-        install_crypto_provider();
         Self { client: redis::Client::open(config.cache_url()).ok(), timeout: config.timeout, manager: OnceCell::new() }
     }
 
@@ -116,15 +115,6 @@ impl Cache {
     }
 }
 
-/// Makes rustls' `ring` provider the process default, once; an error only means a provider is
-/// installed already (by another client of this process), which is as good.
-fn install_crypto_provider() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 fn prefixed(key: &str) -> String {
     if key.starts_with(KEY_PREFIX) { key.to_string() } else { format!("{KEY_PREFIX}{key}") }
 }
@@ -172,14 +162,15 @@ mod tests {
     }
 
     #[test]
-    fn a_cache_on_a_rediss_url_builds_its_client_and_a_crypto_provider_is_installed() {
+    fn a_cache_on_a_rediss_url_builds_its_client_and_rustls_finds_its_one_provider() {
         let cache = Cache::new(&CacheConfig {
             url: Secret::new("rediss://cache.invalid:6379".to_string()),
             timeout: Duration::from_millis(50),
         });
         assert!(cache.client.is_some(), "a rediss:// URL must give a client, not InvalidUrl");
-        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
-        // Building the TLS configuration is what panics without a provider.
+        // redis builds its TLS configuration with `ClientConfig::builder()`, which panics when
+        // the crate features enable two providers (or none) and nobody installed one: with
+        // aws-lc-rs alone it picks that, with no `install_default` anywhere.
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth();

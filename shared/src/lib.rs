@@ -30,6 +30,7 @@ pub mod services;
 pub mod settlement;
 pub mod telemetry;
 pub mod throttle;
+pub mod tls;
 pub mod training;
 pub mod users;
 

@@ -142,9 +142,7 @@ pub async fn run(services: &Services, config: &ProbeConfig, input: &ProbeInput) 
             list.clone()
         }
     };
-    // reqwest is built without a bundled crypto provider: install ring's once per process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
+    let http = crate::tls::http_client()
         .timeout(config.timeout)
         .user_agent("football-prediction-probe")
         .build()

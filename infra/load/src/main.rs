@@ -288,10 +288,15 @@ async fn main() -> anyhow::Result<()> {
         bail!("--duration must be 1..=600 s and --users 1..=1000");
     }
     let admins = args.admins.unwrap_or((args.users / 10).max(1));
-    // reqwest is built without a default TLS crypto provider (the workspace picks ring); without
-    // one installed, building a client panics even for plain http.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // reqwest is built without a crypto provider of its own: hand it a rustls configuration with
+    // the workspace's one provider, aws-lc-rs (without one, building a client panics even for http).
+    let tls =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
     let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(args.users + admins)
         .build()?;

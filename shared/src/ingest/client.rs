@@ -99,15 +99,9 @@ pub struct FootballDataClient {
     stats: Mutex<ClientStats>,
 }
 
-/// reqwest is built without a bundled crypto provider: install ring's once per process.
-fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl FootballDataClient {
     pub fn new(base_url: &str, token: Secret, options: ClientOptions) -> Result<Self, reqwest::Error> {
-        install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client()
             .user_agent(concat!("football-prediction/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .build()?;
