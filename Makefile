@@ -15,7 +15,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # Every recipe that needs the local stack reads its environment from here.
 LOAD_ENV = set -a; . ./$(ENV_FILE); set +a
 
-.PHONY: help dev up stop services db test lint fmt clippy unit cfn-lint sqlx-prepare router-check coldstart clean-test-dbs
+.PHONY: help dev up stop services db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart clean-test-dbs
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ dev: db ## set up everything and run the service in the foreground on 127.0.0.1:
 stop: ## stop what `make dev` / `make up` started
 	@$(STACK) stop
 
-test: services clean-test-dbs lint unit cfn-lint lint-infra ## everything CI checks: fmt, clippy, unit and integration tests, cfn-lint, actionlint, sam validate
+test: services clean-test-dbs lint deny unit cfn-lint lint-infra ## everything CI checks: fmt, clippy, supply chain, unit and integration tests, cfn-lint, actionlint, sam validate
 
 lint: fmt clippy
 
@@ -56,6 +56,14 @@ clippy:
 
 unit:
 	@$(LOAD_ENV); cargo test --workspace --no-fail-fast
+
+# Supply chain, offline: RustSec advisories from ../shared/advisory-db (ADVISORY_DB=... to use another
+# copy), licences, bans and sources (deny.toml). `cargo fetch` first: cargo-deny reads the metadata of
+# every platform's dependencies, which a host-only build has not downloaded.
+deny: services
+	@infra/local/advisory-db.sh
+	@cargo fetch --quiet
+	$(VENV)/bin/cargo-deny --offline check advisories licenses bans sources
 
 cfn-lint:
 	$(VENV)/bin/cfn-lint template.yaml
