@@ -42,6 +42,7 @@ PY
 
 # ---------------------------------------------------------------- tools
 tools() {
+  "$ROOT/infra/local/toolchain.sh"
   local stamp="$VENV/.requirements.sha256"
   local want; want="$(sha256sum "$ROOT/infra/local/requirements.txt" | cut -d' ' -f1)"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return; fi
