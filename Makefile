@@ -29,9 +29,14 @@ db: services ## apply migrations and load the demo data (demo league, test_user,
 	@# HISTORY_DIR=<folder of football-data.co.uk CSVs>: real history too (competition from the files' Div)
 	@if [[ -n "$${HISTORY_DIR:-}" ]]; then $(LOAD_ENV); ./target/debug/fp import "$$HISTORY_DIR"; fi
 
-up: db ## run every function under `cargo lambda watch` on 127.0.0.1:9000, in the background; wait until /health answers
+up: db ## run every function under `cargo lambda watch` on 127.0.0.1:9000, in the background; wait until /health answers (RELEASE=1: the binaries of `cargo lambda build --release`)
+ifeq ($(RELEASE),1)
+	@infra/local/serve-release.sh build $(FUNCTIONS)
+	@infra/local/serve-release.sh start .local $(ENV_FILE) $(WATCH_PORT) $(WATCH_CONCURRENCY) $(FUNCTIONS)
+else
 	@cargo build --quiet $(addprefix -p ,$(FUNCTIONS))
-	@if [[ -f .local/watch.pid ]] && kill -0 "$$(cat .local/watch.pid)" 2>/dev/null; then echo "[dev] cargo lambda watch already running"; else \
+endif
+	@if [[ "$(RELEASE)" == 1 ]]; then true; elif [[ -f .local/watch.pid ]] && kill -0 "$$(cat .local/watch.pid)" 2>/dev/null; then echo "[dev] cargo lambda watch already running"; else \
 	  $(LOAD_ENV); setsid $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --concurrency $(WATCH_CONCURRENCY) --env-file $(ENV_FILE) \
 	    > .local/watch.log 2>&1 < /dev/null & echo $$! > .local/watch.pid; fi
 	@for i in $$(seq 120); do curl -fsS -o /dev/null http://$(WATCH_ADDR):$(WATCH_PORT)/health/live && break; sleep 1; done
@@ -139,6 +144,13 @@ migrate: ## apply the database migrations of the deployed migrate function now
 
 check-health: ## GET /health/live and /health of a deployed environment: make check-health ENV=staging
 	@$(OPS) $(ENV) check-health
+
+# Failure drills (issue 11): a stack of their own under .local/drills (PostgreSQL with SCRAM,
+# Redis, the emulator: never the machine's shared servers), the release build, a steady load, one
+# failure at a time. Not part of `make test`: it builds every API function with fat LTO.
+.PHONY: drills
+drills: ## failure drills against the release build (own PostgreSQL/Redis/emulator); prints the table, fails on any other 5xx
+	@infra/drills/run.sh
 
 # Load test (infra/load: a small tokio + reqwest generator). Needs the stack of `make up`.
 LOAD_USERS ?= 50

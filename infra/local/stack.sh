@@ -9,10 +9,15 @@
 #
 # PostgreSQL and Redis: those named by DATABASE_URL / REDIS_URL when given and reachable; otherwise
 # project-local ones on free ports, data under .local/ (git-ignored).
+#
+# STACK_STATE=<dir> keeps a second, independent stack there (`make drills` uses .local/drills: its
+# own PostgreSQL, Redis and emulator, which it may stop). STACK_PG_AUTH=scram makes a new
+# project-local PostgreSQL check passwords (SCRAM-SHA-256) for every role but `postgres`, so that a
+# rotated password really fails.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STATE="$ROOT/.local"
+STATE="${STACK_STATE:-$ROOT/.local}"
 VENV="$ROOT/.venv"
 ENV_FILE="$STATE/stack.env"
 mkdir -p "$STATE"
@@ -82,7 +87,14 @@ postgres_up() {
     log "PostgreSQL: initdb in .local/pg/data"
     mkdir -p "$data"
     [[ "$(id -u)" == 0 ]] && chown -R postgres:postgres "$STATE/pg"
-    run_as_postgres "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
+    if [[ "${STACK_PG_AUTH:-trust}" == scram ]]; then
+      run_as_postgres "$bin/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >/dev/null
+      # the admin (migrations, drills) without a password; every other role must give its own
+      printf 'local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n' \
+        > "$data/pg_hba.conf"
+    else
+      run_as_postgres "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
+    fi
   fi
   port="$(cat "$port_file" 2>/dev/null || true)"
   if [[ -n "$port" ]] && pg_reachable "postgres://postgres@127.0.0.1:$port/postgres"; then
@@ -195,6 +207,9 @@ stop() {
     run_as_postgres "$(pg_bin)/pg_ctl" -D "$STATE/pg/data" -m fast stop >/dev/null 2>&1 || true
     rm -f "$STATE/pg/port"
     log "project-local PostgreSQL stopped"
+  fi
+  if [[ -d "$STATE/release" ]]; then
+    "$ROOT/infra/local/serve-release.sh" stop "$STATE" 2>/dev/null || true
   fi
   if [[ -f "$STATE/watch.pid" ]]; then
     kill -- "-$(cat "$STATE/watch.pid")" 2>/dev/null || kill "$(cat "$STATE/watch.pid")" 2>/dev/null || true

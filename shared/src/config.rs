@@ -73,6 +73,10 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     /// `DATABASE_STATEMENT_TIMEOUT_MS`, default 5000: server-side limit per statement.
     pub statement_timeout: Duration,
+    /// `DATABASE_SSL_MODE`, with `DATABASE_SECRET_ARN` (a `DATABASE_URL` says it in its own
+    /// `sslmode`): `verify-full` by default (RDS Proxy's certificate chains to an Amazon root, which
+    /// the built-in webpki roots hold), `disable` for a local server without TLS.
+    pub ssl_mode: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +154,17 @@ impl Config {
             max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 2u32)?,
             acquire_timeout: Duration::from_millis(env.parse_or("DATABASE_ACQUIRE_TIMEOUT_MS", 1500u64)?),
             statement_timeout: Duration::from_millis(env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 5000u64)?),
+            ssl_mode: env.or("DATABASE_SSL_MODE", "verify-full"),
         };
+        if !matches!(database.ssl_mode.as_str(), "disable" | "prefer" | "require" | "verify-ca" | "verify-full") {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_SSL_MODE",
+                reason: format!(
+                    "`{}` is not one of disable, prefer, require, verify-ca, verify-full",
+                    database.ssl_mode
+                ),
+            });
+        }
         if database.max_connections == 0 {
             return Err(ConfigError::Invalid { var: "DATABASE_MAX_CONNECTIONS", reason: "must be at least 1".into() });
         }
@@ -282,6 +296,14 @@ mod tests {
         assert_eq!(c.database.max_connections, 2);
         assert_eq!(c.cache.timeout, Duration::from_millis(300));
         assert_eq!(c.jwt.issuer, "football-prediction");
+        assert_eq!(c.database.ssl_mode, "verify-full", "TLS to RDS Proxy is verified unless told otherwise");
+    }
+
+    #[test]
+    fn an_unknown_ssl_mode_is_named() {
+        let mut vars = base();
+        vars.insert("DATABASE_SSL_MODE", "sometimes");
+        assert!(matches!(load(&vars), Err(ConfigError::Invalid { var: "DATABASE_SSL_MODE", .. })));
     }
 
     #[test]

@@ -101,8 +101,13 @@ pub async fn check_database(db: &Database, limit: Duration) -> Check {
     let started = Instant::now();
     let result = tokio::time::timeout(limit, async {
         let pool = db.pool().await.map_err(|e| {
-            tracing::warn!(error = %e, "database check: no pool");
-            "credentials unavailable".to_string()
+            tracing::warn!(error = %e, "database check: no connection");
+            match e {
+                crate::db::DatabaseError::Connect(sqlx::Error::PoolTimedOut) => "timed out".to_string(),
+                crate::db::DatabaseError::Connect(sqlx::Error::Io(_)) => "unreachable".to_string(),
+                crate::db::DatabaseError::Connect(_) => "connection refused".to_string(),
+                _ => "credentials unavailable".to_string(),
+            }
         })?;
         sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool).await.map_err(|e| {
             tracing::warn!(error = %e, "database check failed");

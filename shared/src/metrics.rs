@@ -29,14 +29,34 @@ pub enum MetricValue {
     None(f64),
 }
 
-/// Emits one EMF line: `metrics` measured with `dimensions` (plus `service`).
+/// Emits one EMF line: `metrics` measured with `dimensions` (plus `service`). Within a request
+/// the document also carries its `request_id` (a property, not a dimension: CloudWatch Logs
+/// Insights finds the request's metrics, and no metric gets a series per request).
 pub fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, MetricValue)]) {
-    println!("{}", render(dimensions, metrics, chrono::Utc::now().timestamp_millis()));
+    let now = chrono::Utc::now().timestamp_millis();
+    let line = match crate::http::request_id::current() {
+        Some(id) => render_with(dimensions, metrics, now, &[("request_id", &id)]),
+        None => render(dimensions, metrics, now),
+    };
+    println!("{line}");
 }
 
 /// The EMF document (separate from printing, for tests).
 pub fn render(dimensions: &[(&str, &str)], metrics: &[(&str, MetricValue)], timestamp_ms: i64) -> String {
+    render_with(dimensions, metrics, timestamp_ms, &[])
+}
+
+/// The EMF document with `properties`: top-level fields that are neither dimensions nor metrics.
+pub fn render_with(
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, MetricValue)],
+    timestamp_ms: i64,
+    properties: &[(&str, &str)],
+) -> String {
     let mut doc = Map::new();
+    for (k, v) in properties {
+        doc.insert((*k).into(), Value::from(*v));
+    }
     let mut dim_names = vec![Value::from("service")];
     doc.insert("service".into(), Value::from(service()));
     for (k, v) in dimensions {
@@ -102,5 +122,18 @@ mod tests {
         assert_eq!(cwm["Dimensions"][0], json!(["service", "route"]));
         assert_eq!(cwm["Metrics"][0], json!({"Name": "http_requests_total", "Unit": "Count"}));
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000i64);
+    }
+
+    #[test]
+    fn the_request_id_is_a_property_not_a_dimension() {
+        let line = render_with(
+            &[("route", "/health")],
+            &[("http_requests_total", MetricValue::Count(1.0))],
+            1,
+            &[("request_id", "Hf3xWjyZoAMEVrw=")],
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["request_id"], "Hf3xWjyZoAMEVrw=");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0], json!(["service", "route"]));
     }
 }

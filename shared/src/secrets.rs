@@ -1,4 +1,5 @@
-//! Secrets from Secrets Manager, read once per cold start.
+//! Secrets from Secrets Manager, read once per cold start, and again when the value was refused
+//! ([`SecretStore::refresh_json`], for a rotated database password).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -17,7 +18,8 @@ pub enum SecretError {
 }
 
 /// Resolves [`SecretSource`]s; a secret fetched from Secrets Manager is kept for the life of the
-/// process (one read per cold start). A failed read is not cached, so the next request retries.
+/// process (one read per cold start) unless it is refreshed. A failed read is not cached, so the
+/// next request retries.
 pub struct SecretStore {
     aws: Arc<AwsClients>,
     cache: Mutex<HashMap<String, Secret>>,
@@ -43,6 +45,13 @@ impl SecretStore {
             arn: arn.to_string(),
             reason: format!("not JSON ({})", e.classify_name()),
         })
+    }
+
+    /// A JSON secret read again from Secrets Manager (its cached value replaced): after the
+    /// value it held was refused (a rotated database password).
+    pub async fn refresh_json(&self, arn: &str) -> Result<serde_json::Value, SecretError> {
+        self.cache.lock().await.remove(arn);
+        self.resolve_json(arn).await
     }
 
     async fn fetch(&self, arn: &str) -> Result<Secret, SecretError> {

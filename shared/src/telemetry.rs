@@ -36,4 +36,21 @@ pub fn init() {
         registry.with(fmt::layer().compact().with_target(false).with_ansi(false)).try_init()
     };
     let _ = result;
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        log_panics();
+    }
+}
+
+/// Under Lambda, a panic becomes one log line through `tracing` (so, inside a request, it carries
+/// the request's `request_id`) naming where it happened, and nothing of its message: the payload
+/// may quote request data. The catch-panic layer then answers the contract's opaque 500 and the
+/// process goes on serving (the release profile unwinds). Tests keep Rust's default hook.
+fn log_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            tracing::error!(panic_location = %location, "panicked");
+        }));
+    });
 }

@@ -137,6 +137,25 @@ fn functions_read_only_the_secrets_and_prefixes_they_need() {
     assert_eq!(granted("BackupFunction", "s3:PutObject"), BTreeSet::from(["Sub ${BackupBucket.Arn}/backups/*".into()]));
     assert_eq!(granted("TrainFunction", "s3:PutObject"), BTreeSet::from(["Sub ${BackupBucket.Arn}/models/*".into()]));
     assert!(granted("HealthFunction", "s3:GetObject").is_empty(), "health needs no S3");
+
+    // Database logins of least privilege: only migrate reads the master secret.
+    let master = "GetAtt DatabaseCluster.MasterUserSecret.SecretArn";
+    for (id, function) in &fns {
+        let reads = granted(id, "secretsmanager:GetSecretValue");
+        let own = match id.as_str() {
+            "MigrateFunction" => master,
+            "BackupFunction" => "Ref BackupDatabaseSecret",
+            _ => "Ref AppDatabaseSecret",
+        };
+        assert!(reads.contains(own), "{id} cannot read its database secret {own}");
+        if id != "MigrateFunction" {
+            assert!(!reads.contains(master), "{id} reads the master secret");
+        }
+        let env = &function["Properties"]["Environment"]["Variables"]["DATABASE_SECRET_ARN"];
+        let global = &template["Globals"]["Function"]["Environment"]["Variables"]["DATABASE_SECRET_ARN"];
+        let configured = render(if env.is_null() { global } else { env });
+        assert_eq!(configured, own, "{id} connects with another login than the one it may read");
+    }
 }
 
 #[test]

@@ -5,5 +5,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     shared::metrics::init("admin");
     let services = Services::new(Config::from_env()?);
-    lambda_http::run(admin::router(services)).await
+    api_gateway::run(admin::router(services)).await
 }

@@ -5,5 +5,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     shared::metrics::init("auth");
     let services = Services::new(Config::from_env()?);
-    lambda_http::run(auth::lambda_router(services)).await
+    api_gateway::run(auth::lambda_router(services)).await
 }

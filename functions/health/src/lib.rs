@@ -5,6 +5,7 @@
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use shared::{
     Services,
+    config::Environment,
     health::{
         CACHE_CHECK_TIMEOUT, Checks, DATABASE_CHECK_TIMEOUT, HealthReport, Liveness, OverallStatus, check_cache,
         check_database,
@@ -12,13 +13,22 @@ use shared::{
 };
 
 pub fn router(services: Services) -> Router {
-    shared::http::finish(
-        Router::new()
-            .route("/health", get(readiness))
-            .route("/health/live", get(liveness))
-            .route("/openapi.json", get(openapi))
-            .with_state(services),
-    )
+    let mut routes = Router::new()
+        .route("/health", get(readiness))
+        .route("/health/live", get(liveness))
+        .route("/openapi.json", get(openapi));
+    // `GET /health/panic` panics, to prove on the shipped (release) binary that a panic is the
+    // contract's JSON 500 and that the process goes on serving (`make drills`). It exists only
+    // when `ENVIRONMENT=local`, which no deployed stack sets (the template says dev, staging or
+    // prod): the same binary, no cargo feature, and no such route in AWS.
+    if services.config.environment == Environment::Local {
+        routes = routes.route("/health/panic", get(panic_on_purpose));
+    }
+    shared::http::finish(routes.with_state(services))
+}
+
+async fn panic_on_purpose() -> &'static str {
+    panic!("GET /health/panic: a panic on purpose (ENVIRONMENT=local only)")
 }
 
 async fn readiness(State(services): State<Services>) -> impl IntoResponse {

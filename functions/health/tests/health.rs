@@ -127,6 +127,23 @@ async fn liveness_touches_no_dependency() {
 }
 
 #[tokio::test]
+async fn the_panic_route_exists_only_locally_and_answers_the_json_500() {
+    let local = Services::new(config("postgres://postgres@127.0.0.1:9/none", "redis://127.0.0.1:9"));
+    let router = health::router(local);
+    let res = get(&router, "/health/panic").await;
+    assert_eq!(res.status, 500);
+    assert_eq!(res.body["error"]["code"], "internal_error");
+    assert_eq!(res.body["error"]["request_id"], res.headers["x-request-id"].to_str().unwrap());
+    assert!(!res.text.contains("on purpose"), "the panic message never reaches the client");
+    assert_eq!(get(&router, "/health/live").await.status, 200, "the same router goes on serving");
+
+    let mut deployed = config("postgres://postgres@127.0.0.1:9/none", "redis://127.0.0.1:9");
+    deployed.environment = shared::config::Environment::Prod;
+    let res = get(&health::router(Services::new(deployed)), "/health/panic").await;
+    assert_eq!(res.status, 404, "no such route in a deployed stack");
+}
+
+#[tokio::test]
 async fn unknown_paths_get_the_json_404() {
     let services = Services::new(config("postgres://postgres@127.0.0.1:9/none", "redis://127.0.0.1:9"));
     let router = health::router(services);
@@ -146,4 +163,51 @@ async fn eventually_ok(router: &axum::Router) -> test_support::TestResponse {
         assert!(Instant::now() < deadline, "still not ok after recovery: {}", res.text);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// RDS's managed rotation changes the password in the database and in the secret; functions keep
+/// their open connections and must use the new password for the next one. Against a server that
+/// really checks passwords (SCRAM) and the secret in the AWS emulator.
+#[tokio::test]
+async fn a_rotated_database_password_is_read_again_and_the_next_request_succeeds() {
+    use sqlx::{Connection, Executor};
+    let server = test_support::scram::ScramServer::start();
+    let mut admin = sqlx::PgConnection::connect(&server.admin_url()).await.expect("admin");
+    admin.execute("CREATE ROLE fp_rotating LOGIN PASSWORD 'first-password'").await.unwrap();
+    let secret = |password: &str| {
+        serde_json::json!({"username": "fp_rotating", "password": password, "host": "127.0.0.1",
+                           "port": server.port, "dbname": "postgres"})
+        .to_string()
+    };
+    let aws = shared::aws::AwsClients::new();
+    let sm = aws.secrets_manager().await;
+    let name = format!("football-prediction/test/db-{}", uuid::Uuid::new_v4().simple());
+    sm.create_secret().name(&name).secret_string(secret("first-password")).send().await.expect("emulator");
+
+    let mut config = config("postgres://unused@127.0.0.1:9/x", &test_support::redis_url());
+    config.database.source = shared::config::SecretSource::SecretsManager { arn: name.clone() };
+    config.database.ssl_mode = "disable".into();
+    let services = Services::new(config);
+    let router = health::router(services.clone());
+    let res = get(&router, "/health").await;
+    assert_eq!(res.body["checks"]["database"]["status"], "ok", "{}", res.text);
+
+    // The rotation: the database first, then the secret (RDS: setSecret, then finishSecret).
+    admin.execute("ALTER ROLE fp_rotating PASSWORD 'second-password'").await.unwrap();
+    sm.put_secret_value().secret_id(&name).secret_string(secret("second-password")).send().await.unwrap();
+    // The open connection still works (PostgreSQL does not authenticate it again): hold it, so
+    // the next request needs a new connection, which the old password can no longer open.
+    let pool = services.db.pool().await.unwrap();
+    let held = pool.acquire().await.expect("the connection opened before the rotation");
+    let res = get(&router, "/health").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["checks"]["database"]["status"], "ok", "{}", res.text);
+    drop(held);
+    let logins: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = 'fp_rotating'")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(logins, 2, "one connection with each password");
+
+    sm.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.ok();
 }

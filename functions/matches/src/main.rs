@@ -5,5 +5,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     shared::metrics::init("matches");
     let services = Services::new(Config::from_env()?);
-    lambda_http::run(matches::router(services)).await
+    api_gateway::run(matches::router(services)).await
 }

@@ -275,3 +275,78 @@ async fn answers_come_from_the_cache_and_stay_correct_when_redis_is_down() {
     let res = get(&router, uri, &t).await;
     assert_eq!(res.body["items"][0]["score"]["home"], 9);
 }
+
+/// Services with a pool of their own (not the test's), so its connections can be found and
+/// terminated, with a short statement timeout.
+fn own_pool_services(db: &TestDatabase, statement_timeout_ms: u64) -> Services {
+    let mut config = config(&db.url, &test_support::redis_url());
+    config.database.statement_timeout = std::time::Duration::from_millis(statement_timeout_ms);
+    Services::new(config)
+}
+
+/// Holds `ACCESS EXCLUSIVE` on `users` (every authenticated request reads it) until dropped.
+async fn lock_users(db: &TestDatabase) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
+    tx
+}
+
+fn assert_503_with_retry_after(res: &TestResponse) {
+    assert_eq!(res.status, 503, "{}", res.text);
+    assert_eq!(res.body["error"]["code"], "service_unavailable");
+    assert_eq!(res.headers["retry-after"], "2");
+    assert_eq!(res.body["error"]["request_id"], res.headers["x-request-id"].to_str().unwrap());
+}
+
+#[tokio::test]
+async fn a_statement_timeout_is_a_503_with_retry_after_then_the_next_request_is_served() {
+    let db = seeded().await;
+    let services = own_pool_services(&db, 300);
+    let router = matches::router(services.clone());
+    let token = token(&services, &db, "test_user").await;
+    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+
+    let lock = lock_users(&db).await;
+    let res = get(&router, "/api/competitions", &token).await; // 57014 after 300 ms
+    assert_503_with_retry_after(&res);
+    lock.rollback().await.unwrap();
+    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_backend_terminated_mid_query_is_a_503_and_a_terminated_idle_one_costs_nothing() {
+    let db = seeded().await;
+    let services = own_pool_services(&db, 10_000);
+    let router = matches::router(services.clone());
+    let token = token(&services, &db, "test_user").await;
+    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+
+    // An idle connection killed (a failover, RDS Proxy closing it): the pool's check before
+    // handing it out finds it dead and connects again.
+    let terminate = "SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity \
+                     WHERE datname = current_database() AND application_name = 'football-prediction'";
+    let killed: i32 = sqlx::query_scalar(terminate).fetch_one(&db.pool).await.unwrap();
+    assert!(killed >= 1, "the function's pool had a connection");
+    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+
+    // A connection killed while its query runs (57P01 admin shutdown): 503, then served again.
+    let lock = lock_users(&db).await;
+    let waiting = tokio::spawn({
+        let router = router.clone();
+        let token = token.clone();
+        async move { get(&router, "/api/competitions", &token).await }
+    });
+    let blocked = "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() \
+                   AND application_name = 'football-prediction' AND wait_event_type = 'Lock'";
+    for _ in 0..100 {
+        if sqlx::query_scalar::<_, i32>(blocked).fetch_one(&db.pool).await.unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed: i32 = sqlx::query_scalar(terminate).fetch_one(&db.pool).await.unwrap();
+    assert!(killed >= 1);
+    assert_503_with_retry_after(&waiting.await.unwrap());
+    lock.rollback().await.unwrap();
+    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+}

@@ -129,8 +129,32 @@ impl Migrator {
         let before = applied_count(pool).await?;
         shared::db::MIGRATOR.run(pool).await.map_err(|e| MigrateError::Migration(e.to_string()))?;
         let after = applied_count(pool).await?;
+        self.database_logins(pool).await?;
         let first_admin = self.first_admin(pool).await?;
         Ok(MigrateOutput { migrations_applied: after.saturating_sub(before), first_admin, hook_reported: false })
+    }
+
+    /// The login users of the least-privilege roles, from their secrets (`APP_DATABASE_SECRET_ARN`:
+    /// the API functions and the jobs; `BACKUP_DATABASE_SECRET_ARN`: backup), created or given
+    /// the secret's current password. Not configured (local, tests): nothing to do.
+    async fn database_logins(&self, pool: &sqlx::PgPool) -> Result<(), MigrateError> {
+        for (var, group, createdb) in [
+            ("APP_DATABASE_SECRET_ARN", shared::db::APP_ROLE, false),
+            ("BACKUP_DATABASE_SECRET_ARN", shared::db::BACKUP_ROLE, true),
+        ] {
+            let Some(arn) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) else { continue };
+            let value =
+                self.services.secrets.refresh_json(&arn).await.map_err(|e| MigrateError::Secret(e.to_string()))?;
+            let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_string);
+            let username =
+                field("username").ok_or_else(|| MigrateError::InvalidSecret(format!("{var}: no `username`")))?;
+            let password = Secret::new(
+                field("password").ok_or_else(|| MigrateError::InvalidSecret(format!("{var}: no `password`")))?,
+            );
+            shared::db::provision_login(pool, &username, &password, group, createdb).await.map_err(db)?;
+            tracing::info!(username, group, "database login provisioned");
+        }
+        Ok(())
     }
 
     async fn first_admin(&self, pool: &sqlx::PgPool) -> Result<FirstAdmin, MigrateError> {

@@ -5,5 +5,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     shared::metrics::init("predictions");
     let services = Services::new(Config::from_env()?);
-    lambda_http::run(predictions::router(services)).await
+    api_gateway::run(predictions::router(services)).await
 }

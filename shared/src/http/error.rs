@@ -40,7 +40,8 @@ pub enum ApiError {
     /// 429, with `Retry-After` in seconds.
     #[error("too many requests; retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
-    /// 503: a dependency is down. The cause is logged, the dependency named.
+    /// 503: a dependency is not available now; with `Retry-After`. The cause is logged, the
+    /// dependency named.
     #[error("{dependency} is unavailable")]
     Unavailable {
         dependency: &'static str,
@@ -66,8 +67,14 @@ impl ApiError {
         Self::Unavailable { dependency, source: source.into() }
     }
 
+    /// 500, unless `source` is a database failure that means "not now" (a handler that wrapped
+    /// one as internal still answers 503).
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Internal(source.into())
+        let source = source.into();
+        if source.downcast_ref::<sqlx::Error>().is_some_and(crate::db::is_unavailable) {
+            return Self::Unavailable { dependency: "database", source };
+        }
+        Self::Internal(source)
     }
 
     pub fn status(&self) -> StatusCode {
@@ -144,32 +151,92 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Internal(cause) => tracing::error!(error = %cause, debug = ?cause, "internal error"),
             Self::Unavailable { dependency, source } => {
-                tracing::error!(dependency, error = %source, "dependency unavailable")
+                tracing::error!(dependency, error = %source, "dependency unavailable");
+                if *dependency == "database" {
+                    crate::metrics::dependency_error("database");
+                }
             }
             _ => tracing::debug!(status = status.as_u16(), error = %self, "request refused"),
         }
         let body = ErrorBody::of(&self);
         let mut response = (status, Json(body)).into_response();
-        if let Self::TooManyRequests { retry_after_secs } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        let retry_after = match self {
+            Self::TooManyRequests { retry_after_secs } => Some(retry_after_secs.max(1)),
+            Self::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
 }
 
+/// The `Retry-After` of a 503, in seconds: long enough for a pool to reconnect, a statement timeout
+/// to pass or RDS Proxy to reach the new writer, short enough that a client retries before a person
+/// would. (A failover behind RDS Proxy takes seconds; `docs/operations.md` has the drill's figures.)
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
+/// One classification with the jobs: [`crate::db::is_unavailable`] -> 503, anything else -> 500.
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-                Self::unavailable("database", error)
-            }
-            other => Self::internal(other),
+        if crate::db::is_unavailable(&error) {
+            Self::unavailable("database", error)
+        } else {
+            Self::Internal(Box::new(error))
         }
     }
 }
 
 impl From<crate::db::DatabaseError> for ApiError {
     fn from(error: crate::db::DatabaseError) -> Self {
-        Self::unavailable("database", error)
+        if error.is_unavailable() { Self::unavailable("database", error) } else { Self::Internal(Box::new(error)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+    use crate::db::tests::server;
+
+    fn respond(e: ApiError) -> Response {
+        e.into_response()
+    }
+
+    #[test]
+    fn not_available_now_is_a_503_with_retry_after_for_every_class() {
+        for code in ["08006", "53300", "57P01", "57P02", "57P03", "57014", "40001", "40P01", "25006"] {
+            let res = respond(ApiError::from(server(code)));
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{code}");
+            assert_eq!(res.headers()[header::RETRY_AFTER], UNAVAILABLE_RETRY_AFTER_SECS.to_string(), "{code}");
+        }
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, sqlx::Error::Tls("x".into())] {
+            assert_eq!(respond(ApiError::from(e)).status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
+
+    #[test]
+    fn a_bug_stays_an_opaque_500_without_retry_after() {
+        for e in [server("23505"), server("42P01"), sqlx::Error::RowNotFound] {
+            let res = respond(ApiError::from(e));
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(res.headers().get(header::RETRY_AFTER).is_none());
+        }
+    }
+
+    #[test]
+    fn a_database_outage_wrapped_as_internal_still_answers_503() {
+        assert_eq!(ApiError::internal(server("57P01")).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ApiError::internal(server("23505")).status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(ApiError::internal("a bug").status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn every_unavailable_dependency_gets_retry_after() {
+        let res = respond(ApiError::unavailable("dynamodb", "timed out"));
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "2");
     }
 }

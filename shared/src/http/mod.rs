@@ -62,10 +62,12 @@ const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
     (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"),
 ];
 
-/// Request id in and out, security headers, one access-log line and the request metrics.
+/// Request id in and out, security headers, one access-log line and the request metrics. All of
+/// it, and the handler, run in the request's span (every log line carries `request_id`) and in
+/// [`request_id::scope`] (error bodies and EMF documents carry it too).
 async fn request_envelope(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request_id::from_headers_or_new(request.headers());
+    let ids = request_id::of_request(request.extensions(), request.headers());
     let method = request.method().clone();
     let route = request
         .extensions()
@@ -73,25 +75,35 @@ async fn request_envelope(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
 
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
-    let mut response =
-        request_id::scope(id.clone(), tracing::Instrument::instrument(next.run(request), span.clone())).await;
-
-    let headers = response.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        headers.insert(name, HeaderValue::from_static(value));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %ids.id,
+        client_request_id = tracing::field::Empty,
+        method = %method,
+        route = %route
+    );
+    if let Some(client) = &ids.client {
+        span.record("client_request_id", client.as_str());
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(HeaderName::from_static(request_id::HEADER), value);
-    }
-
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request handled");
-    });
-    crate::metrics::http_request(method.as_str(), &route, status, elapsed);
-    response
+    let id = ids.id;
+    request_id::scope(id.clone(), async move {
+        let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+        let headers = response.headers_mut();
+        for (name, value) in SECURITY_HEADERS {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            headers.insert(HeaderName::from_static(request_id::HEADER), value);
+        }
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        span.in_scope(|| {
+            tracing::info!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request handled");
+        });
+        crate::metrics::http_request(method.as_str(), &route, status, elapsed);
+        response
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -187,6 +199,21 @@ mod tests {
             let text = body.to_string();
             assert!(!text.contains("hunter2") && !text.contains("a bug"), "{text}");
         }
+    }
+
+    #[tokio::test]
+    async fn behind_the_gateway_its_request_id_is_the_one_everywhere() {
+        let req = Request::get("/boom")
+            .header("x-request-id", "client-chosen")
+            .extension(request_id::GatewayRequestId("Hf3xWjyZoAMEVrw=".into()))
+            .body(Body::empty())
+            .unwrap();
+        let res = app().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["x-request-id"], "Hf3xWjyZoAMEVrw=");
+        let body: serde_json::Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["error"]["request_id"], "Hf3xWjyZoAMEVrw=", "a panic's 500 too");
     }
 
     #[tokio::test]

@@ -73,33 +73,19 @@ impl JobError {
 }
 
 impl From<sqlx::Error> for JobError {
+    /// Retryable exactly when the API would answer 503 ([`crate::db::is_unavailable`]).
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                // serialization failure, deadlock, statement timeout / cancel, too many connections,
-                // admin shutdown, cannot connect now
-                Some("40001" | "40P01" | "57014" | "53300" | "57P01" | "57P03") => Self::Retryable(e.to_string()),
-                _ => Self::Permanent(e.to_string()),
-            },
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => Self::Retryable(format!("database: {e}")),
-            _ => Self::Permanent(format!("database: {e}")),
+        if crate::db::is_unavailable(&e) {
+            Self::Retryable(format!("database: {e}"))
+        } else {
+            Self::Permanent(format!("database: {e}"))
         }
     }
 }
 
 impl From<crate::db::DatabaseError> for JobError {
     fn from(e: crate::db::DatabaseError) -> Self {
-        match e {
-            crate::db::DatabaseError::Credentials(crate::secrets::SecretError::Unavailable { .. }) => {
-                Self::Retryable(e.to_string())
-            }
-            _ => Self::Permanent(e.to_string()),
-        }
+        if e.is_unavailable() { Self::Retryable(e.to_string()) } else { Self::Permanent(e.to_string()) }
     }
 }
 
@@ -160,8 +146,11 @@ impl Deadline {
     pub fn from_epoch_ms(deadline_ms: u64, reserve: Duration) -> Self {
         let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
         if deadline_ms <= now_ms {
-            // Lambda always gives a deadline ahead; a local emulator may give none usable.
-            return Self::after(LOCAL_BUDGET);
+            // Lambda always gives a deadline ahead; a local emulator may give none usable
+            // (`JOB_LOCAL_BUDGET_SECS` then, default 120: the drills use a short one, since a
+            // killed run's lock lease is its budget plus a minute).
+            let local = std::env::var("JOB_LOCAL_BUDGET_SECS").ok().and_then(|v| v.parse().ok());
+            return Self::after(local.map_or(LOCAL_BUDGET, Duration::from_secs));
         }
         let left = Duration::from_millis(deadline_ms - now_ms);
         Self::after(left.saturating_sub(reserve.min(left / 4)))
@@ -596,6 +585,11 @@ mod tests {
     fn errors_say_whether_to_retry() {
         assert!(JobError::from(sqlx::Error::PoolTimedOut).is_retryable());
         assert!(!JobError::from(sqlx::Error::RowNotFound).is_retryable());
+        // the same classification as the API's 503 (crate::db::is_unavailable)
+        for code in ["08006", "53300", "57P01", "57P03", "57014", "40001", "40P01"] {
+            assert!(JobError::from(crate::db::tests::server(code)).is_retryable(), "{code}");
+        }
+        assert!(!JobError::from(crate::db::tests::server("23505")).is_retryable());
         assert_eq!(JobError::permanent("x").context("restore").to_string(), "restore: x");
     }
 }

@@ -3,6 +3,7 @@
 //! `AWS_ENDPOINT_URL` (started by `make test` / `.ci/run`).
 
 pub mod proxy;
+pub mod scram;
 
 use axum::{Router, body::Body, http::Request};
 use http_body_util::BodyExt;
