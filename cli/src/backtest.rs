@@ -4,28 +4,36 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use chrono::NaiveTime;
 use clap::Args;
-use shared::engine::backtest::{BacktestReport, run_backtest};
+use shared::engine::backtest::{BacktestReport, run_backtest, summarise};
 use shared::engine::csv_import::read_csv_file;
-use shared::engine::ml_model::train_artifact;
+use shared::engine::ml_model::train_or_prior;
 use shared::engine::{EngineConfig, MatchRecord, MlArtifact, MlTrainConfig, Strategy, TeamAliases};
 
 const LONG_ABOUT: &str = "\
-Rolling backtest of one prediction strategy on football-data.co.uk CSV files.
+Rolling backtest of prediction strategies on football-data.co.uk CSV files.
 
-Every match of the --test file is predicted from the --train files plus the test matches played
-on earlier dates: the model is refitted once per match date, at midnight, so no result of the same
-day or later is ever used. Writes one CSV row per test match:
+Every match of a --test file is predicted from the --train files, the earlier --test files and
+the test matches played on earlier dates: the model is refitted once per match date, at
+midnight, so no result of the same day or later is ever used. `market` also reads the match's
+own opening (pre-match) odds, never its closing odds. Writes one CSV row per test match:
 
   date,home_team,away_team,p_home,p_draw,p_away,result[,book_p_home,book_p_draw,book_p_away]
 
 (the book_* columns are the bookmaker's closing probabilities, Pinnacle first, normalised
 multiplicatively, present when the test file has closing odds) and prints as its last line one
-JSON object: strategy, matches, rps (ranked probability score, outcomes ordered
-home < draw < away), log_loss, brier, bookmaker_rps (when odds are present).
+JSON object per strategy and test file (and one with season \"all\" pooling them): strategy,
+season, matches, rps (ranked probability score, outcomes ordered home < draw < away), log_loss,
+brier, bookmaker_rps and opening_rps (the closing and opening odds, when present).
 
-ml_model needs a trained artifact: --artifact loads one; without it one is trained on the --train
-files (rolling features, deterministic for --seed) and --save-artifact keeps it.
+ml_model and market need a trained artifact: --artifact loads one; without it one is trained on
+the history before each test file (rolling features, deterministic for --seed; the built-in prior
+artifact when the history is too short) and --save-artifact keeps the first.
+
+--report DIR writes DIR/index.md: RPS per season with a paired bootstrap interval of the
+difference to --reference, log loss, Brier, expected calibration error, and per strategy an SVG
+reliability diagram (home, draw, away) with the closing odds' curve beside it.
 
 Example:
   fp backtest --strategy statistical \\
@@ -34,32 +42,55 @@ Example:
 
 /// Arguments of `fp backtest`.
 #[derive(Debug, Args)]
-#[command(about = "Rolling backtest of a strategy on football-data.co.uk CSV files", long_about = LONG_ABOUT)]
+#[command(about = "Rolling backtest of strategies on football-data.co.uk CSV files", long_about = LONG_ABOUT)]
 pub struct BacktestArgs {
-    /// statistical, historical or ml_model.
-    #[arg(long, value_parser = parse_strategy)]
-    pub strategy: Strategy,
-    /// Training CSV files (earlier seasons), in any order.
-    #[arg(long, num_args = 1.., required = true)]
+    /// statistical, historical, ml_model or market; several separated by commas.
+    #[arg(long, value_parser = parse_strategy, value_delimiter = ',', num_args = 1.., required = true)]
+    pub strategy: Vec<Strategy>,
+    /// Training CSV files (earlier seasons), in any order. None: a competition from its first
+    /// matchday.
+    #[arg(long, num_args = 0..)]
     pub train: Vec<PathBuf>,
-    /// The CSV file whose matches are predicted.
+    /// ml_model, market: other competitions' CSV files the artifact also learns from (each
+    /// competition's features on its own; only matches before each test file's first date).
+    /// The predictions themselves come from --train and the test files only.
+    #[arg(long, num_args = 0..)]
+    pub other: Vec<PathBuf>,
+    /// The CSV files whose matches are predicted: one season each, in order; each is predicted
+    /// from --train and the test files before it.
+    #[arg(long, num_args = 1.., required = true)]
+    pub test: Vec<PathBuf>,
+    /// Where to write the predictions CSV. With several strategies or test files, `{strategy}`
+    /// and `{season}` in the name are replaced (else `_<strategy>_<season>` goes before `.csv`).
     #[arg(long)]
-    pub test: PathBuf,
-    /// Where to write the predictions CSV.
+    pub out: Option<PathBuf>,
+    /// Write a calibration report (index.md and SVG reliability diagrams) into this directory.
     #[arg(long)]
-    pub out: PathBuf,
-    /// ml_model: a trained artifact (JSON) to use instead of training one.
+    pub report: Option<PathBuf>,
+    /// The reference of the report's paired bootstrap: `closing` (the bookmaker's closing
+    /// odds), `opening`, or a strategy of --strategy.
+    #[arg(long, default_value = "closing")]
+    pub reference: String,
+    /// Only test matches on or after this date (YYYY-MM-DD, or `median`: the median match date
+    /// of each test file); the earlier test matches are history, not predicted.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// ml_model, market: a trained artifact (JSON) to use instead of training one.
     #[arg(long)]
     pub artifact: Option<PathBuf>,
-    /// ml_model: where to save the artifact trained on --train.
+    /// ml_model, market: where to save the artifact trained on --train (first test file).
     #[arg(long)]
     pub save_artifact: Option<PathBuf>,
-    /// ml_model: training seed.
+    /// ml_model, market: training seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Engine settings as JSON (an EngineConfig; missing fields take their defaults).
     #[arg(long)]
     pub config: Option<String>,
+    /// ml_model, market: training settings as JSON (an MlTrainConfig; missing fields take their
+    /// defaults; --seed wins over its seed).
+    #[arg(long)]
+    pub train_config: Option<String>,
 }
 
 pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -81,68 +112,166 @@ pub fn read_artifact(path: &Path) -> anyhow::Result<MlArtifact> {
     MlArtifact::from_json(&text).with_context(|| format!("{}", path.display()))
 }
 
+/// A test season: its name (the file stem) and matches.
+pub struct Season {
+    pub name: String,
+    pub matches: Vec<MatchRecord>,
+}
+
+/// One strategy's backtest of one season.
+pub struct SeasonRun {
+    pub strategy: Strategy,
+    pub season: String,
+    pub report: BacktestReport,
+    pub seconds: f64,
+}
+
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let aliases = TeamAliases::builtin();
     let train = read_files(&args.train, &aliases)?;
-    let test = read_files(std::slice::from_ref(&args.test), &aliases)?;
-    anyhow::ensure!(!test.is_empty(), "{} has no matches", args.test.display());
+    let other = read_files(&args.other, &aliases)?;
+    let mut seasons = Vec::new();
+    for path in &args.test {
+        let matches = read_files(std::slice::from_ref(path), &aliases)?;
+        anyhow::ensure!(!matches.is_empty(), "{} has no matches", path.display());
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        seasons.push(Season { name, matches });
+    }
     let config: EngineConfig = match &args.config {
         Some(j) => serde_json::from_str(j).context("--config is not a valid EngineConfig")?,
         None => EngineConfig::default(),
     };
-
-    let artifact = match (args.strategy, &args.artifact) {
-        (Strategy::MlModel, Some(path)) => Some(read_artifact(path)?),
-        (Strategy::MlModel, None) => {
-            let first = test.iter().map(|m| m.date).min().context("empty test file")?.and_time(chrono::NaiveTime::MIN);
-            let started = Instant::now();
-            let train_config = MlTrainConfig { seed: args.seed, ..MlTrainConfig::default() };
-            let a = train_artifact(&train, first, &train_config)?;
-            eprintln!(
-                "[fp] trained {} on {} matches in {:.1}s (cv rps {:.4})",
-                a.model_version,
-                train.len(),
-                started.elapsed().as_secs_f64(),
-                a.market_head.as_ref().unwrap_or(&a.base_head).cv_rps
-            );
-            if let Some(path) = &args.save_artifact {
-                std::fs::write(path, a.to_json()?).with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            Some(a)
-        }
-        _ => None,
+    let given_artifact = args.artifact.as_deref().map(read_artifact).transpose()?;
+    let mut train_config: MlTrainConfig = match &args.train_config {
+        Some(j) => serde_json::from_str(j).context("--train-config is not a valid MlTrainConfig")?,
+        None => MlTrainConfig::default(),
     };
+    train_config.seed = args.seed;
 
-    let started = Instant::now();
-    let report = run_backtest(args.strategy, &train, &test, &config, artifact.as_ref())?;
-    eprintln!("[fp] {} matches predicted in {:.2}s", report.rows.len(), started.elapsed().as_secs_f64());
-    write_predictions(&args.out, &report)?;
-    println!("{}", serde_json::to_string(&summary_json(&report))?);
+    let mut runs = Vec::new();
+    // ml_model and market use the same artifact for a season: trained once.
+    let mut trained: std::collections::HashMap<usize, MlArtifact> = std::collections::HashMap::new();
+    for &strategy in &args.strategy {
+        let mut history = train.clone();
+        for (k, season) in seasons.iter().enumerate() {
+            // --from: the season's earlier matches are history, not predicted.
+            let from = match args.from.as_deref() {
+                None => None,
+                Some("median") => {
+                    let mut dates: Vec<_> = season.matches.iter().map(|m| m.date).collect();
+                    dates.sort_unstable();
+                    Some(dates[dates.len() / 2])
+                }
+                Some(d) => Some(
+                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .with_context(|| format!("--from {d:?}: expected YYYY-MM-DD or median"))?,
+                ),
+            };
+            let (earlier, test): (Vec<MatchRecord>, Vec<MatchRecord>) =
+                season.matches.iter().cloned().partition(|m| from.is_some_and(|f| m.date < f));
+            history.extend(earlier);
+            anyhow::ensure!(!test.is_empty(), "{} has no matches to predict", season.name);
+            let artifact = match (strategy.needs_artifact(), &given_artifact) {
+                (false, _) => None,
+                (true, Some(a)) => Some(a.clone()),
+                (true, None) if trained.contains_key(&k) => trained.get(&k).cloned(),
+                (true, None) => {
+                    let first = test.iter().map(|m| m.date).min().context("empty test file")?.and_time(NaiveTime::MIN);
+                    let started = Instant::now();
+                    let mut learn_from = history.clone();
+                    learn_from.extend(other.iter().filter(|m| m.kickoff() < first).cloned());
+                    let a = train_or_prior(&learn_from, first, &train_config)?;
+                    eprintln!(
+                        "[fp] {strategy} {}: artifact {} ({} training rows) in {:.1}s",
+                        season.name,
+                        a.model_version,
+                        a.base_head.training_rows,
+                        started.elapsed().as_secs_f64(),
+                    );
+                    if let (Some(path), 0) = (&args.save_artifact, k) {
+                        std::fs::write(path, a.to_json()?)
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                    }
+                    trained.insert(k, a.clone());
+                    Some(a)
+                }
+            };
+            let started = Instant::now();
+            let report = run_backtest(strategy, &history, &test, &config, artifact.as_ref())?;
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!("[fp] {strategy} {}: {} matches predicted in {seconds:.2}s", season.name, report.rows.len());
+            if let Some(out) = &args.out {
+                let path = out_path(out, strategy, &season.name, args.strategy.len() > 1, seasons.len() > 1);
+                write_predictions(&path, &report)?;
+            }
+            println!("{}", serde_json::to_string(&summary_json(&report, &season.name))?);
+            runs.push(SeasonRun { strategy, season: season.name.clone(), report, seconds });
+            history.extend(test);
+        }
+        if seasons.len() > 1 {
+            let rows: Vec<_> =
+                runs.iter().filter(|r| r.strategy == strategy).flat_map(|r| r.report.rows.clone()).collect();
+            let pooled = BacktestReport { summary: summarise(strategy, &rows), rows };
+            println!("{}", serde_json::to_string(&summary_json(&pooled, "all"))?);
+        }
+    }
+    if let Some(dir) = &args.report {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        crate::report::write(dir, &runs, &args.reference, &command)?;
+        eprintln!("[fp] report written to {}", dir.join("index.md").display());
+    }
     Ok(())
+}
+
+fn out_path(out: &Path, strategy: Strategy, season: &str, many_strategies: bool, many_seasons: bool) -> PathBuf {
+    let text = out.to_string_lossy();
+    if text.contains("{strategy}") || text.contains("{season}") {
+        return PathBuf::from(text.replace("{strategy}", strategy.as_str()).replace("{season}", season));
+    }
+    let mut suffix = String::new();
+    if many_strategies {
+        suffix.push_str(&format!("_{strategy}"));
+    }
+    if many_seasons {
+        suffix.push_str(&format!("_{season}"));
+    }
+    if suffix.is_empty() {
+        return out.to_path_buf();
+    }
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = out.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    out.with_file_name(format!("{stem}{suffix}{ext}"))
 }
 
 /// The summary line, in this field order.
 #[derive(Debug, serde::Serialize)]
 struct SummaryLine<'a> {
     strategy: &'a str,
+    season: &'a str,
     matches: usize,
     rps: f64,
     log_loss: f64,
     brier: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     bookmaker_rps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opening_rps: Option<f64>,
     model_version: &'a str,
 }
 
-fn summary_json(report: &BacktestReport) -> SummaryLine<'_> {
+fn summary_json<'a>(report: &'a BacktestReport, season: &'a str) -> SummaryLine<'a> {
     let s = &report.summary;
+    let opening: Vec<f64> =
+        report.rows.iter().filter_map(|r| r.opening.map(|p| shared::engine::metrics::rps(p, r.outcome))).collect();
     SummaryLine {
         strategy: &s.strategy,
+        season,
         matches: s.matches,
         rps: round6(s.rps),
         log_loss: round6(s.log_loss),
         brier: round6(s.brier),
         bookmaker_rps: s.bookmaker_rps.map(round6),
+        opening_rps: (!opening.is_empty()).then(|| round6(opening.iter().sum::<f64>() / opening.len() as f64)),
         model_version: &s.model_version,
     }
 }

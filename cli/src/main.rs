@@ -4,6 +4,7 @@ mod backtest;
 mod db;
 mod import;
 mod models;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -20,7 +21,7 @@ enum Command {
     #[command(subcommand)]
     Db(db::DbCommand),
     // Help texts of these live on their argument structs.
-    Backtest(backtest::BacktestArgs),
+    Backtest(Box<backtest::BacktestArgs>),
     FitDc(models::FitDcArgs),
     TrainMl(models::TrainMlArgs),
     Import(import::ImportArgs),
@@ -30,7 +31,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Db(command) => db::run(command).await,
-        Command::Backtest(args) => backtest::run(args),
+        Command::Backtest(args) => backtest::run(*args),
         Command::FitDc(args) => models::fit_dc(args),
         Command::TrainMl(args) => models::train_ml(args),
         Command::Import(args) => import::run(args).await,

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::{
+    engine::calibration::Calibration,
     http::ApiError,
     jobs::{self, JobRunRecord},
     settlement::{self, AccuracyPoint, ModelAccuracy},
@@ -30,6 +31,11 @@ pub struct AdminStats {
     /// Per strategy, from settled predictions; a strategy appears once one of its predictions has
     /// been settled (empty until then).
     pub accuracy: BTreeMap<String, StrategyAccuracy>,
+    /// Per strategy, from settled predictions: is a 60% really 60%? Reliability bins (ten
+    /// equal-width bands of the forecast probability) for home, draw and away with the observed
+    /// frequency, and the expected calibration error (lower is better; empty until a prediction
+    /// has been settled).
+    pub calibration: BTreeMap<String, Calibration>,
     /// The last run of each job, by job name (`ingest`, `settle`, `train`, `backup`...).
     pub jobs: BTreeMap<String, LastJobRun>,
     pub generated_at: DateTime<Utc>,
@@ -230,19 +236,21 @@ async fn user_counts(pool: &PgPool) -> Result<UserCounts, ApiError> {
 /// The statistics as of `now`.
 pub async fn stats(pool: &PgPool, now: DateTime<Utc>) -> Result<AdminStats, ApiError> {
     let since = now - Duration::weeks(ACCURACY_WEEKS);
-    let (users, matches, predictions, models, weeks, runs) = tokio::try_join!(
+    let (users, matches, predictions, models, weeks, runs, calibration) = tokio::try_join!(
         user_counts(pool),
         grouped(pool, "SELECT status, count(*) FROM matches GROUP BY status"),
         grouped(pool, "SELECT strategy_type, count(*) FROM predictions GROUP BY strategy_type"),
         async { Ok::<_, ApiError>(settlement::accuracy_by_model(pool).await?) },
         async { Ok::<_, ApiError>(settlement::accuracy_over_time(pool, since).await?) },
         async { Ok::<_, ApiError>(jobs::recent_runs(pool, 1).await?) },
+        async { Ok::<_, ApiError>(settlement::calibration_by_strategy(pool).await?) },
     )?;
     Ok(AdminStats {
         users,
         matches,
         predictions,
         accuracy: accuracy_view(models, weeks),
+        calibration,
         jobs: runs.into_iter().map(|r| (r.job.clone(), LastJobRun::from(r))).collect(),
         generated_at: now,
     })

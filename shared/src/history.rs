@@ -76,6 +76,7 @@ pub async fn load(pool: &PgPool, q: HistoryQuery) -> Result<Vec<MatchRecord>, sq
                 home_goals: r.home_goals.clamp(0, 99) as u8,
                 away_goals: r.away_goals.clamp(0, 99) as u8,
                 odds: odds.remove(&r.id).unwrap_or_default(),
+                stats: None,
             }
         })
         .collect())

@@ -535,6 +535,13 @@ mod conformance {
                 vec![model("statistical", "v1"), model("statistical", "v2"), model("ml_model", "m1")],
                 vec![week("statistical", "v1"), week("ml_model", "m1")],
             ),
+            calibration: BTreeMap::from([(
+                "market".into(),
+                crate::engine::calibration::Calibration::of(
+                    [([0.5, 0.3, 0.2], crate::engine::Outcome::Home), ([0.2, 0.3, 0.5], crate::engine::Outcome::Draw)],
+                    10,
+                ),
+            )]),
             jobs: BTreeMap::from([
                 (
                     "settle".into(),
@@ -565,6 +572,7 @@ mod conformance {
             matches: admin::Counts { total: 0, by: BTreeMap::new() },
             predictions: admin::Counts { total: 0, by: BTreeMap::new() },
             accuracy: BTreeMap::new(),
+            calibration: BTreeMap::new(),
             jobs: BTreeMap::new(),
             generated_at: at(10),
         };

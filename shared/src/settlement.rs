@@ -298,6 +298,44 @@ pub async fn accuracy_over_time(
     .await
 }
 
+/// Bands of the reliability diagrams of `GET /api/admin/stats`.
+pub const CALIBRATION_BINS: usize = 10;
+
+/// Calibration of each strategy's settled predictions (all model versions): reliability bins for
+/// home, draw and away and the expected calibration error, counted in SQL.
+pub async fn calibration_by_strategy(
+    pool: &PgPool,
+) -> Result<BTreeMap<String, crate::engine::calibration::Calibration>, sqlx::Error> {
+    let rows: Vec<(String, String, i32, i64, f64, f64)> = sqlx::query_as(
+        "SELECT s.strategy_type, k.outcome, LEAST(GREATEST(width_bucket(k.p, 0.0, 1.0, $1), 1), $1) - 1 AS bin, \
+                count(*), sum(k.p), sum((s.outcome = k.outcome)::int)::float8 \
+         FROM prediction_scores s JOIN predictions p ON p.id = s.prediction_id \
+         CROSS JOIN LATERAL (VALUES ('home', p.p_home), ('draw', p.p_draw), ('away', p.p_away)) AS k(outcome, p) \
+         GROUP BY 1, 2, 3",
+    )
+    .bind(CALIBRATION_BINS as i32)
+    .fetch_all(pool)
+    .await?;
+    type BinSums = Vec<(Outcome, usize, u64, f64, f64)>;
+    let mut by: BTreeMap<String, BinSums> = BTreeMap::new();
+    for (strategy, outcome, bin, count, sp, so) in rows {
+        let o = match outcome.as_str() {
+            "home" => Outcome::Home,
+            "draw" => Outcome::Draw,
+            _ => Outcome::Away,
+        };
+        by.entry(strategy).or_default().push((o, bin.max(0) as usize, count.max(0) as u64, sp, so));
+    }
+    Ok(by
+        .into_iter()
+        .map(|(strategy, sums)| {
+            // Every forecast is counted once per outcome: the home rows count the forecasts.
+            let n = sums.iter().filter(|s| s.0 == Outcome::Home).map(|s| s.2).sum();
+            (strategy, crate::engine::calibration::Calibration::from_sums(n, CALIBRATION_BINS, sums))
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,7 +41,7 @@ pub struct TrainInput {
     pub max_rps_regression: Option<f64>,
     /// `ml_model` training settings (seed, folds, L2 grid, burn-in), default the engine's.
     pub ml: Option<MlTrainConfig>,
-    /// Which strategies to (re)fit, default all three.
+    /// Which strategies to (re)fit, default all four.
     pub strategies: Option<Vec<Strategy>>,
 }
 
@@ -68,7 +68,7 @@ pub async fn run(services: &Services, input: &TrainInput, deadline: Deadline) ->
     jobs::run(services, JOB, deadline, |ctx| async move {
         // Boxed: the training future is deep, and a Lambda handler's future must stay shallow.
         let results = Box::pin(train(&s, &input, &ctx.deadline)).await?;
-        let complete = results.len() == input.strategies.as_ref().map_or(3, Vec::len);
+        let complete = results.len() == input.strategies.as_ref().map_or(Strategy::ALL.len(), Vec::len);
         let counts = serde_json::json!({ "strategies": results });
         Ok(if complete { WorkDone::complete(counts) } else { WorkDone::partial(counts) })
     })
@@ -117,6 +117,7 @@ pub async fn train(
         }
         let result = match strategy {
             Strategy::MlModel => train_ml(services, input, &history, &train_set, &holdout, split).await?,
+            Strategy::Market => publish_market(services, &train_set, &holdout, split).await?,
             other => refit(services, other, &history, &train_set, &holdout).await?,
         };
         metrics::emit(
@@ -263,6 +264,61 @@ async fn refit(
     let decision = publish(services, strategy, &version, body, &sha, metrics, history.len() as i32).await?;
     Ok(StrategyResult {
         strategy,
+        version,
+        decision,
+        rps: summary.rps,
+        current_version: current.as_ref().map(|c| c.version.clone()),
+        current_rps: current.and_then(|c| c.rps()),
+    })
+}
+
+/// `market` has no weights beyond the `ml_model` artifact's combination (`market_blend`): it is
+/// evaluated on the same matches with the active `ml_model` artifact (just published, or kept)
+/// and published as its own version, a copy of that artifact, so that its evaluation and history
+/// show beside the others'. Predictions use the active `ml_model` artifact for both.
+async fn publish_market(
+    services: &Services,
+    train_set: &[MatchRecord],
+    holdout: &[MatchRecord],
+    split: NaiveDateTime,
+) -> Result<StrategyResult, JobError> {
+    let pool = services.db.pool().await?;
+    let ml = match active_version(pool, Strategy::MlModel).await? {
+        Some(v) => load_artifact(services, &v).await?.map(|a| (v.version, a)),
+        None => None,
+    };
+    let (ml_version, artifact) = match ml {
+        Some((v, a)) if a.trained_until < split => (v, a),
+        // No usable ml_model (none published, or trained on the evaluation matches): train one
+        // on the matches before them, as ml_model's own training does.
+        _ => {
+            let t = train_set.to_vec();
+            let a = tokio::task::spawn_blocking(move || ml_model::train_or_prior(&t, split, &MlTrainConfig::default()))
+                .await
+                .map_err(|e| JobError::Permanent(format!("training task: {e}")))?
+                .map_err(engine_err)?;
+            (a.model_version.clone(), a)
+        }
+    };
+    let body = artifact.to_json().map_err(engine_err)?;
+    let (t, h) = (train_set.to_vec(), holdout.to_vec());
+    let summary = tokio::task::spawn_blocking(move || {
+        backtest::run_backtest(Strategy::Market, &t, &h, &EngineConfig::default(), Some(&artifact)).map(|r| r.summary)
+    })
+    .await
+    .map_err(|e| JobError::Permanent(format!("evaluation task: {e}")))?
+    .map_err(engine_err)?;
+    let sha = hex::encode(Sha256::digest(body.as_bytes()));
+    let version: String = format!("market-{ml_version}").chars().take(100).collect();
+    let metrics = serde_json::json!({
+        "rps": summary.rps, "log_loss": summary.log_loss, "brier": summary.brier, "matches": summary.matches,
+        "bookmaker_rps": summary.bookmaker_rps, "evaluated_from": split, "ml_model_version": ml_version,
+    });
+    let current = active_version(pool, Strategy::Market).await?;
+    let decision =
+        publish(services, Strategy::Market, &version, body.into_bytes(), &sha, metrics, train_set.len() as i32).await?;
+    Ok(StrategyResult {
+        strategy: Strategy::Market,
         version,
         decision,
         rps: summary.rps,

@@ -58,6 +58,16 @@ async fn upcoming_match(db: &TestDatabase) -> i64 {
         .unwrap()
 }
 
+/// The stored model version of a prediction (`pred_<id>`).
+async fn res_market_version(db: &TestDatabase, id: &str) -> String {
+    let id: i64 = id.trim_start_matches("pred_").parse().unwrap();
+    sqlx::query_scalar("SELECT model_version FROM predictions WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
 /// A played match of matchday `n`.
 async fn played_match(db: &TestDatabase, matchday: i32) -> i64 {
     sqlx::query_scalar("SELECT id FROM matches WHERE matchday = $1 AND status = 'FINISHED' ORDER BY id LIMIT 1")
@@ -96,11 +106,26 @@ async fn every_strategy_predicts_an_upcoming_match_and_only_its_owner_or_an_admi
     let m = upcoming_match(&db).await;
 
     let mut ids = Vec::new();
-    for strategy in ["statistical", "historical", "ml_model"] {
+    let mut probabilities = Vec::new();
+    for strategy in ["statistical", "historical", "ml_model", "market"] {
         let res =
             post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": strategy}), None).await;
         assert_eq!(res.status, 201, "{strategy}: {}", res.text);
         assert_prediction(&res.body, m, strategy);
+        // The demo league prices every match: the market's view and the model's edge beside it.
+        let market = &res.body["market"];
+        assert_eq!(market["phase"], "opening", "{}", res.text);
+        let implied = &market["implied"];
+        let sum: f64 = ["home", "draw", "away"].iter().map(|o| implied[o].as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{market}");
+        for o in ["home", "draw", "away"] {
+            let edge = market["edge"][o].as_f64().unwrap();
+            let p = res.body["probabilities"][o].as_f64().unwrap();
+            assert!((edge - (p - implied[o].as_f64().unwrap())).abs() < 1e-12, "{market}");
+            let ev = market["expected_value"][o].as_f64().unwrap();
+            assert!((ev - (p * market["odds"][o].as_f64().unwrap() - 1.0)).abs() < 1e-12, "{market}");
+        }
+        probabilities.push(res.body["probabilities"].clone());
         assert!(res.headers["server-timing"].to_str().unwrap().contains("model;dur="));
         let id = res.body["id"].as_str().unwrap().to_string();
 
@@ -112,9 +137,14 @@ async fn every_strategy_predicts_an_upcoming_match_and_only_its_owner_or_an_admi
         ids.push(id);
     }
 
-    let list = get(&router, "/api/predictions?limit=2", &user).await;
+    // market reads the opening odds its ml_model does not.
+    assert_ne!(probabilities[3], probabilities[2]);
+    assert!(res_market_version(&db, &ids[3]).await.starts_with("market-benter-1+"));
+
+    let list = get(&router, "/api/predictions?limit=3", &user).await;
     assert_eq!(list.status, 200, "{}", list.text);
-    assert_eq!(list.body["items"][0]["id"], ids[2].as_str(), "newest first");
+    assert_eq!(list.body["items"][0]["id"], ids[3].as_str(), "newest first");
+    assert!(list.body["items"][0]["market"]["implied"].is_object(), "{}", list.text);
     let cursor = list.body["next_cursor"].as_str().unwrap().to_string();
     let next = get(&router, &format!("/api/predictions?limit=2&cursor={cursor}"), &user).await;
     assert_eq!(next.body["items"].as_array().unwrap().len(), 1);

@@ -10,8 +10,13 @@ use shared::{
 };
 use test_support::{TestDatabase, services};
 
+/// `../shared/data/football-data-co-uk/E0` beside the repository, or `$FP_DATA_DIR` (as for the
+/// engine bench: a worktree elsewhere).
 fn e0() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/football-data-co-uk/E0")
+    match std::env::var_os("FP_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/football-data-co-uk/E0"),
+    }
 }
 
 #[tokio::test]
@@ -27,8 +32,12 @@ async fn train_publishes_a_version_refuses_a_worse_one_and_keeps_the_previous_to
     let first = train::run(&s, serde_json::json!({"holdout_matches": 150}), deadline()).await.unwrap();
     assert_eq!(first.outcome, Outcome::Succeeded, "{first:?}");
     let results = first.counts["strategies"].as_array().unwrap();
-    assert_eq!(results.len(), 3);
+    assert_eq!(results.len(), 4);
     assert!(results.iter().all(|r| r["decision"] == "published"), "{results:?}");
+    // market: evaluated on the same matches with the ml_model artifact just published.
+    let market = training::active_version(&db.pool, Strategy::Market).await.unwrap().unwrap();
+    assert!(market.artifact_key.as_ref().unwrap().starts_with("models/market/"));
+    assert!(market.rps().unwrap() > 0.1 && market.rps().unwrap() < 0.3, "{:?}", market.metrics);
     let ml = training::active_version(&db.pool, Strategy::MlModel).await.unwrap().unwrap();
     let key = ml.artifact_key.clone().unwrap();
     assert!(key.starts_with("models/ml_model/") && key.ends_with(".json"));

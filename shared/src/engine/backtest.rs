@@ -22,6 +22,10 @@ pub struct BacktestRow {
     pub outcome: Outcome,
     /// The bookmaker's normalised closing probabilities (Pinnacle first), when known.
     pub bookmaker: Option<[f64; 3]>,
+    /// The bookmaker's normalised opening (pre-match) probabilities (Pinnacle first), when known:
+    /// the market as it stood when the prediction could be made.
+    #[serde(default)]
+    pub opening: Option<[f64; 3]>,
 }
 
 /// The scores of a backtest: the JSON line `fp backtest` prints last.
@@ -70,7 +74,8 @@ pub fn run_backtest(
         let model = FittedModel::fit(strategy, &all, as_of, config, ml_artifact)?;
         while i < order.len() && order[i].date == date {
             let m = order[i];
-            let prediction = model.predict(&m.home, &m.away);
+            // The match's own odds as they were before kick-off (only `market` reads them).
+            let prediction = model.predict_priced(&m.home, &m.away, m.odds.best_pre_match());
             rows.push(BacktestRow {
                 date: m.date,
                 time: m.time,
@@ -79,6 +84,7 @@ pub fn run_backtest(
                 prediction,
                 outcome: m.outcome(),
                 bookmaker: m.odds.best_closing().map(|o| o.implied_probabilities()),
+                opening: m.odds.best_pre_match().map(|o| o.implied_probabilities()),
             });
             i += 1;
         }

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::data::{BookOdds, MatchOdds, MatchRecord, Odds1x2, OddsOverUnder, Outcome};
+use super::data::{BookOdds, MatchOdds, MatchRecord, MatchStats, Odds1x2, OddsOverUnder, Outcome};
 use super::teams::TeamAliases;
 
 /// Why a CSV could not be imported.
@@ -86,6 +86,8 @@ struct Columns {
     odds_1x2: Vec<(String, bool, [usize; 3])>,
     /// (bookmaker, closing, [over, under])
     odds_ou: Vec<(String, bool, [usize; 2])>,
+    /// `HS, AS, HST, AST` when all four are present.
+    stats: Option<[usize; 4]>,
 }
 
 impl Columns {
@@ -125,13 +127,20 @@ impl Columns {
                     odds_1x2.push((book, closing, [ih, id, ia]));
                 }
             }
-            if let Some(prefix) = h.strip_suffix(">2.5")
-                && let (Some(&io), Some(&iu)) = (index.get(h.as_str()), index.get(format!("{prefix}<2.5").as_str()))
+            // `P>2.5,P<2.5`, or as some published files mangle them, `P_2_5,P_2_5_1`.
+            let ou_pair = h
+                .strip_suffix(">2.5")
+                .map(|p| (p, format!("{p}<2.5")))
+                .or_else(|| h.strip_suffix("_2_5").map(|p| (p, format!("{p}_2_5_1"))));
+            if let Some((prefix, under)) = ou_pair
+                && let (Some(&io), Some(&iu)) = (index.get(h.as_str()), index.get(under.as_str()))
             {
                 let (book, closing) = match prefix.strip_suffix('C') {
                     Some(b)
                         if KNOWN_BOOKMAKERS.contains(&b)
-                            || (!b.is_empty() && index.contains_key(format!("{b}>2.5").as_str())) =>
+                            || (!b.is_empty()
+                                && (index.contains_key(format!("{b}>2.5").as_str())
+                                    || index.contains_key(format!("{b}_2_5").as_str()))) =>
                     {
                         (b.to_string(), true)
                     }
@@ -152,6 +161,10 @@ impl Columns {
             result: any(&["FTR", "Res"]),
             odds_1x2,
             odds_ou,
+            stats: match (any(&["HS"]), any(&["AS"]), any(&["HST"]), any(&["AST"])) {
+                (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
+                _ => None,
+            },
         })
     }
 }
@@ -348,6 +361,16 @@ pub fn read_csv<R: Read>(reader: R, source_name: &str, aliases: &TeamAliases) ->
             }
         }
 
+        // Statistics are optional: a blank or unreadable one leaves the match without them.
+        let stats = cols.stats.and_then(|[hs, as_, hst, ast]| {
+            let n = |i: usize| row.get(i).parse::<f64>().ok().filter(|x| (0.0..=255.0).contains(x)).map(|x| x as u8);
+            Some(MatchStats {
+                home_shots: n(hs)?,
+                away_shots: n(as_)?,
+                home_shots_on_target: n(hst)?,
+                away_shots_on_target: n(ast)?,
+            })
+        });
         out.push(MatchRecord {
             competition: cols.div.map(|i| row.get(i).to_string()).filter(|s| !s.is_empty()),
             date,
@@ -357,6 +380,7 @@ pub fn read_csv<R: Read>(reader: R, source_name: &str, aliases: &TeamAliases) ->
             home_goals,
             away_goals,
             odds,
+            stats,
         });
     }
     Ok(out)
@@ -393,6 +417,22 @@ mod tests {
         assert_eq!(m.odds.best_closing().map(|o| o.home), Some(9.62));
         assert_eq!(m.odds.over_under_pre_match[0].bookmaker, "P");
         assert_eq!(m.odds.over_under_closing[0].odds.over, 1.65);
+    }
+
+    #[test]
+    fn reads_mangled_over_under_headers_and_shots() {
+        let text = "Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,FTR,HS,AS,HST,AST,P_2_5,P_2_5_1,AvgC_2_5,AvgC_2_5_1\n\
+                    D1,05/08/2022,Frankfurt,Bayern,1,6,A,9,22,2,11,1.44,2.9,1.40,3.0\n\
+                    D1,06/08/2022,Bochum,Mainz,1,2,A,,,,,0,0,,\n";
+        let rows = parse_csv_str(text, "d1.csv", &TeamAliases::builtin()).expect("valid rows");
+        let m = &rows[0];
+        assert_eq!(m.odds.over_under_pre_match.len(), 1);
+        assert_eq!(m.odds.over_under_pre_match[0].bookmaker, "P");
+        assert_eq!((m.odds.over_under_pre_match[0].odds.over, m.odds.over_under_pre_match[0].odds.under), (1.44, 2.9));
+        assert_eq!(m.odds.over_under_closing[0].bookmaker, "Avg");
+        let s = m.stats.expect("shots");
+        assert_eq!((s.home_shots, s.away_shots, s.home_shots_on_target, s.away_shots_on_target), (9, 22, 2, 11));
+        assert!(rows[1].stats.is_none() && rows[1].odds.is_empty());
     }
 
     #[test]

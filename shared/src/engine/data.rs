@@ -161,6 +161,15 @@ impl MatchOdds {
     }
 }
 
+/// Match statistics beyond the score (football-data.co.uk's `HS,AS,HST,AST`), when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchStats {
+    pub home_shots: u8,
+    pub away_shots: u8,
+    pub home_shots_on_target: u8,
+    pub away_shots_on_target: u8,
+}
+
 /// One finished match. Team names are canonical names (see [`super::teams::TeamAliases`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchRecord {
@@ -177,6 +186,10 @@ pub struct MatchRecord {
     pub away_goals: u8,
     #[serde(default, skip_serializing_if = "MatchOdds::is_empty")]
     pub odds: MatchOdds,
+    /// Shots and shots on target, when the source has them (the CSV files do; the database
+    /// does not store them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<MatchStats>,
 }
 
 impl MatchRecord {
@@ -197,6 +210,7 @@ impl MatchRecord {
             home_goals,
             away_goals,
             odds: MatchOdds::default(),
+            stats: None,
         }
     }
 

@@ -462,6 +462,11 @@ pub struct DixonColesConfig {
     pub absence_days: f64,
     /// Up to this many matches after its return a team counts as promoted.
     pub promoted_matches: usize,
+    /// When set, the home advantage is re-estimated with this (faster) decay per day, the
+    /// teams' strengths held: home advantage changes faster than the teams do (matches without
+    /// crowds in 2020/21).
+    #[serde(default)]
+    pub home_xi: Option<f64>,
 }
 
 impl Default for DixonColesConfig {
@@ -475,6 +480,7 @@ impl Default for DixonColesConfig {
             promoted_reference_teams: 3,
             absence_days: 200.0,
             promoted_matches: 38,
+            home_xi: None,
         }
     }
 }
@@ -510,6 +516,13 @@ pub struct DixonColesModel {
     pub log_likelihood: f64,
     pub config: DixonColesConfig,
 }
+
+/// Mean goals of the home and the away side and the Dixon-Coles ρ over the five leagues of
+/// `../shared/data`, 2012/13-2019/20 (14,507 matches): what a competition without results starts
+/// from.
+pub const LEAGUE_HOME_GOALS: f64 = 1.548;
+pub const LEAGUE_AWAY_GOALS: f64 = 1.187;
+pub const LEAGUE_RHO: f64 = -0.05;
 
 /// Version string of this implementation (part of every prediction's `model_version`).
 pub const DIXON_COLES_VERSION: &str = "statistical-dc-1";
@@ -608,6 +621,11 @@ impl DixonColesModel {
     ) -> Result<Self, EngineError> {
         let (teams, data) = build_data(matches, as_of, config.xi, config.window_days);
         let n = teams.len();
+        if n < 2 || data.weights.iter().sum::<f64>() < 1e-9 {
+            // A competition without results yet: every team alike, with other competitions'
+            // home and away scoring rates.
+            return Ok(Self::league_prior(as_of, config));
+        }
         let (promoted, established) = promoted_flags(matches, &teams, config);
         let options = FitOptions::default();
 
@@ -639,6 +657,21 @@ impl DixonColesModel {
             first
         };
 
+        let mut params = params;
+        if let Some(hx) = config.home_xi.filter(|_| config.xi > 0.0) {
+            // Σ w'(λh − goals) = 0 for the home advantage alone (ρ's small share ignored), with
+            // w' = exp(−hx × age) = w^(hx/xi).
+            let (mut num, mut den) = (0.0, 0.0);
+            for m in 0..data.len() {
+                let w = data.weights[m].powf(hx / config.xi);
+                let (h, a) = (data.home[m] as usize, data.away[m] as usize);
+                num += w * f64::from(data.home_goals[m]);
+                den += w * (params.attack[h] + params.defence[a]).exp();
+            }
+            if num > 0.0 && den > 0.0 {
+                params.home_advantage = (num / den).ln();
+            }
+        }
         let mean_att = params.attack.iter().sum::<f64>() / n as f64;
         let mean_def = params.defence.iter().sum::<f64>() / n as f64;
         Ok(DixonColesModel {
@@ -657,6 +690,23 @@ impl DixonColesModel {
             log_likelihood: params.log_likelihood,
             config: config.clone(),
         })
+    }
+
+    /// The model of a competition without any result: other competitions' average home and away
+    /// goals ([`LEAGUE_HOME_GOALS`], [`LEAGUE_AWAY_GOALS`]) and ρ, every team alike.
+    pub fn league_prior(as_of: NaiveDateTime, config: &DixonColesConfig) -> Self {
+        DixonColesModel {
+            model_version: format!("{DIXON_COLES_VERSION}+xi{}+prior", config.xi),
+            as_of,
+            teams: Vec::new(),
+            home_advantage: (LEAGUE_HOME_GOALS / LEAGUE_AWAY_GOALS).ln(),
+            rho: LEAGUE_RHO,
+            unknown_attack: 0.0,
+            unknown_defence: LEAGUE_AWAY_GOALS.ln(),
+            matches_used: 0,
+            log_likelihood: 0.0,
+            config: config.clone(),
+        }
     }
 
     /// A team's fitted (attack, defence), or `None` when it was not in the history.

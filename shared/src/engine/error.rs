@@ -15,7 +15,7 @@ pub enum EngineError {
     /// An artifact could not be read or is of another version.
     #[error("ml artifact: {0}")]
     Artifact(String),
-    /// A strategy name that is not `statistical`, `historical` or `ml_model`.
-    #[error("unknown strategy {0:?} (expected statistical, historical or ml_model)")]
+    /// A strategy name that is not `statistical`, `historical`, `ml_model` or `market`.
+    #[error("unknown strategy {0:?} (expected statistical, historical, ml_model or market)")]
     UnknownStrategy(String),
 }

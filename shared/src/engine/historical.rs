@@ -11,6 +11,28 @@
 //! gives every output.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: the Elo pass looks team names up several times per match, and SipHash (the standard
+/// map's DoS-resistant hasher, pointless for our own team names) was a fifth of a backtest's time.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -58,6 +80,95 @@ impl Default for EloConfig {
     }
 }
 
+/// Online attack and defence ratings on the log scale of a count (goals, or shots on target),
+/// moved after each match by a step of the Poisson log-likelihood's gradient:
+/// `log λ_home = base + home + attack[home] + defence[away]`, `log λ_away = base + attack[away] +
+/// defence[home]`; after the match each rating moves by `k × (count − λ)`. A recency-weighted
+/// Poisson fit in one pass, cheap enough to run over every match of a history.
+#[derive(Debug, Clone, Default)]
+pub struct OnlineRatings {
+    k: f64,
+    base: f64,
+    home: f64,
+    teams: FastMap<String, (f64, f64, NaiveDateTime)>,
+    updates: usize,
+}
+
+impl OnlineRatings {
+    /// Ratings with step `k`, starting from `home_mean` and `away_mean` counts per match.
+    pub fn new(k: f64, home_mean: f64, away_mean: f64) -> Self {
+        OnlineRatings {
+            k,
+            base: away_mean.ln(),
+            home: (home_mean / away_mean).ln(),
+            teams: FastMap::default(),
+            updates: 0,
+        }
+    }
+
+    /// (attack, defence) of a team at `now`: its own when it played within `absence_days`, else
+    /// the mean of the three weakest active teams (a promoted team).
+    fn get(&self, team: &str, now: NaiveDateTime, absence_days: f64) -> (f64, f64) {
+        if let Some(&(a, d, last)) = self.teams.get(team)
+            && days_between(last, now) < absence_days
+        {
+            return (a, d);
+        }
+        let mut active: Vec<(f64, f64)> = self
+            .teams
+            .iter()
+            .filter(|(name, t)| name.as_str() != team && days_between(t.2, now) < absence_days)
+            .map(|(_, t)| (t.0, t.1))
+            .collect();
+        if active.len() < 6 {
+            return (0.0, 0.0);
+        }
+        active.sort_by(|x, y| (x.0 - x.1).total_cmp(&(y.0 - y.1)));
+        let w = &active[..3];
+        (w.iter().map(|t| t.0).sum::<f64>() / 3.0, w.iter().map(|t| t.1).sum::<f64>() / 3.0)
+    }
+
+    /// `log λ_home − log λ_away` of a match.
+    pub fn supremacy(&self, home: &str, away: &str, now: NaiveDateTime, absence_days: f64) -> f64 {
+        let (ah, dh) = self.get(home, now, absence_days);
+        let (aa, da) = self.get(away, now, absence_days);
+        self.home + ah + da - aa - dh
+    }
+
+    /// Whether both teams have ratings of their own.
+    pub fn knows(&self, home: &str, away: &str) -> bool {
+        self.teams.contains_key(home) && self.teams.contains_key(away)
+    }
+
+    pub fn update(
+        &mut self,
+        home: &str,
+        away: &str,
+        home_count: f64,
+        away_count: f64,
+        now: NaiveDateTime,
+        absence_days: f64,
+    ) {
+        let (ah, dh) = self.get(home, now, absence_days);
+        let (aa, da) = self.get(away, now, absence_days);
+        let lh = (self.base + self.home + ah + da).exp();
+        let la = (self.base + aa + dh).exp();
+        let (rh, ra) = (self.k * (home_count - lh), self.k * (away_count - la));
+        for (team, value) in [(home, (ah + rh, dh + ra, now)), (away, (aa + ra, da + rh, now))] {
+            match self.teams.get_mut(team) {
+                Some(t) => *t = value,
+                None => {
+                    self.teams.insert(team.to_string(), value);
+                }
+            }
+        }
+        // The league's level and home advantage move slowly.
+        self.base += 0.02 * (rh + ra) / 2.0;
+        self.home += 0.02 * (rh - ra) / 2.0;
+        self.updates += 1;
+    }
+}
+
 /// Settings of the `historical` strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -73,8 +184,17 @@ pub struct HistoricalConfig {
     pub burn_in_matches: usize,
     /// Decay per day of the training weights of the ordered logit.
     pub sample_xi: f64,
-    /// L2 penalty of the ordered logit's slopes.
+    /// L2 penalty of the ordered logit's slopes (towards the league prior's).
     pub l2: f64,
+    /// How many matches the league prior ([`LeaguePrior`]: other competitions' fit of the
+    /// ordered logit and the goals regressions) is worth: it decides a new competition's first
+    /// predictions and fades as its own matches accumulate.
+    pub prior_matches: f64,
+    /// Step of the online goal ratings ([`OnlineRatings`]): their supremacy is a covariate.
+    pub goal_k: f64,
+    /// Step of the online shots-on-target ratings (when the history has shots); without shots
+    /// the covariate is the goal supremacy.
+    pub shots_k: f64,
     pub max_goals: usize,
 }
 
@@ -88,10 +208,37 @@ impl Default for HistoricalConfig {
             burn_in_matches: 300,
             sample_xi: 0.0005,
             l2: 1.0,
+            prior_matches: 50.0,
+            goal_k: 0.04,
+            shots_k: 0.02,
             max_goals: DEFAULT_MAX_GOALS,
         }
     }
 }
+
+/// What `historical` assumes before a competition has results of its own: its ordered logit and
+/// goals regressions fitted on other competitions (the five leagues of `../shared/data`,
+/// 2012/13-2019/20: home 45.6%, draw 24.9%, away 29.6%, 1.55 and 1.19 goals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaguePrior {
+    pub outcome_model: OrderedLogit,
+    pub goals_home: PoissonRegression,
+    pub goals_away: PoissonRegression,
+}
+
+impl LeaguePrior {
+    pub fn builtin() -> Self {
+        LeaguePrior {
+            outcome_model: OrderedLogit { thresholds: [-0.44, 0.60], beta: vec![1.3, 0.05, 0.02, 0.3, 0.3] },
+            goals_home: PoissonRegression { coefficients: vec![0.292, 0.9] },
+            goals_away: PoissonRegression { coefficients: vec![0.32, -0.9] },
+        }
+    }
+}
+
+/// Covariates of the ordered logit: rating difference, form, head-to-head, goal supremacy,
+/// shots-on-target supremacy.
+pub const N_COVARIATES: usize = 5;
 
 /// League-average points per game, the padding of short form histories.
 const AVERAGE_PPG: f64 = 1.37;
@@ -112,9 +259,11 @@ pub struct EloTracker {
     config: EloConfig,
     form_matches: usize,
     h2h_matches: usize,
-    teams: HashMap<String, TeamState>,
+    teams: FastMap<String, TeamState>,
+    goals: OnlineRatings,
+    shots: OnlineRatings,
     /// Meetings per (alphabetically first, second) pair: (kick-off, goal difference of the first).
-    h2h: HashMap<(String, String), VecDeque<(NaiveDateTime, i32)>>,
+    h2h: FastMap<(String, String), VecDeque<(NaiveDateTime, i32)>>,
 }
 
 /// Goal-difference multiplier of the World Football Elo ratings.
@@ -137,8 +286,24 @@ impl EloTracker {
             config: config.elo.clone(),
             form_matches: config.form_matches.max(1),
             h2h_matches: config.h2h_matches,
-            teams: HashMap::new(),
-            h2h: HashMap::new(),
+            teams: FastMap::default(),
+            h2h: FastMap::default(),
+            goals: OnlineRatings::new(config.goal_k, 1.5, 1.2),
+            shots: OnlineRatings::new(config.shots_k, 4.8, 3.9),
+        }
+    }
+
+    /// Goal supremacy (`log λ_home − log λ_away`) by the online goal ratings.
+    pub fn goal_supremacy(&self, home: &str, away: &str, now: NaiveDateTime) -> f64 {
+        self.goals.supremacy(home, away, now, self.config.absence_days)
+    }
+
+    /// Shots-on-target supremacy when both teams have shot statistics, else the goal supremacy.
+    pub fn shots_supremacy(&self, home: &str, away: &str, now: NaiveDateTime) -> f64 {
+        if self.shots.knows(home, away) {
+            self.shots.supremacy(home, away, now, self.config.absence_days)
+        } else {
+            self.goal_supremacy(home, away, now)
         }
     }
 
@@ -234,6 +399,12 @@ impl EloTracker {
             super::data::Outcome::Draw => (1.0, 1.0),
             super::data::Outcome::Away => (0.0, 3.0),
         };
+        let absence = self.config.absence_days;
+        self.goals.update(&m.home, &m.away, f64::from(m.home_goals), f64::from(m.away_goals), now, absence);
+        if let Some(s) = m.stats {
+            let (h, a) = (f64::from(s.home_shots_on_target), f64::from(s.away_shots_on_target));
+            self.shots.update(&m.home, &m.away, h, a, now, absence);
+        }
         let n = self.form_matches;
         for (team, rating, points) in [(&m.home, rh + delta, ph), (&m.away, ra - delta, pa)] {
             let st = self.teams.entry(team.clone()).or_insert_with(|| TeamState {
@@ -268,12 +439,15 @@ impl EloTracker {
         }
     }
 
-    /// The covariates of a match at `now`: rating difference, form difference, head-to-head.
-    pub fn features(&self, home: &str, away: &str, now: NaiveDateTime, h2h_days: f64) -> [f64; 3] {
+    /// The covariates of a match at `now`: rating difference, form difference, head-to-head,
+    /// goal supremacy, shots-on-target supremacy.
+    pub fn features(&self, home: &str, away: &str, now: NaiveDateTime, h2h_days: f64) -> [f64; N_COVARIATES] {
         [
             self.rating_difference(home, away, now),
             self.form(home, now) - self.form(away, now),
             self.head_to_head(home, away, now, h2h_days),
+            self.goal_supremacy(home, away, now),
+            self.shots_supremacy(home, away, now),
         ]
     }
 
@@ -320,6 +494,49 @@ pub struct RatingSnapshot {
     pub home_advantage: f64,
     /// Last kick-off of each team (sorted like `teams`), for rest days.
     pub last_played: Vec<NaiveDateTime>,
+    /// The online goal ratings at `as_of`.
+    #[serde(default)]
+    pub goals: RatingTable,
+    /// The online shots-on-target ratings (teams without shot statistics are absent).
+    #[serde(default)]
+    pub shots: RatingTable,
+}
+
+/// [`OnlineRatings`] frozen at one moment, serialisable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RatingTable {
+    pub home: f64,
+    /// (team, attack, defence), sorted by team: the teams active at the moment.
+    pub teams: Vec<(String, f64, f64)>,
+    /// (attack, defence) of a team not in `teams` (promoted).
+    pub unknown: (f64, f64),
+}
+
+impl RatingTable {
+    fn of(r: &OnlineRatings, now: NaiveDateTime, absence_days: f64) -> Self {
+        let mut teams: Vec<(String, f64, f64)> = r
+            .teams
+            .iter()
+            .filter(|(_, t)| days_between(t.2, now) < absence_days)
+            .map(|(name, t)| (name.clone(), t.0, t.1))
+            .collect();
+        teams.sort_by(|a, b| a.0.cmp(&b.0));
+        RatingTable { home: r.home, teams, unknown: r.get("", now, absence_days) }
+    }
+
+    fn get(&self, team: &str) -> Option<(f64, f64)> {
+        self.teams.binary_search_by(|t| t.0.as_str().cmp(team)).ok().map(|i| (self.teams[i].1, self.teams[i].2))
+    }
+
+    pub fn supremacy(&self, home: &str, away: &str) -> f64 {
+        let (ah, dh) = self.get(home).unwrap_or(self.unknown);
+        let (aa, da) = self.get(away).unwrap_or(self.unknown);
+        self.home + ah + da - aa - dh
+    }
+
+    pub fn knows(&self, home: &str, away: &str) -> bool {
+        self.get(home).is_some() && self.get(away).is_some()
+    }
 }
 
 impl RatingSnapshot {
@@ -352,6 +569,8 @@ impl RatingSnapshot {
             head_to_head,
             home_advantage: tracker.config.home_advantage,
             last_played,
+            goals: RatingTable::of(&tracker.goals, as_of, tracker.config.absence_days),
+            shots: RatingTable::of(&tracker.shots, as_of, tracker.config.absence_days),
         }
     }
 
@@ -382,13 +601,17 @@ impl RatingSnapshot {
     }
 
     /// The covariates of a match: rating difference (with home advantage, in 400 points), form
-    /// difference, head-to-head.
-    pub fn features(&self, home: &str, away: &str) -> [f64; 3] {
+    /// difference, head-to-head, goal supremacy, shots-on-target supremacy (the goal supremacy
+    /// when a team has no shot statistics).
+    pub fn features(&self, home: &str, away: &str) -> [f64; N_COVARIATES] {
         let form = |t: &str| self.index(t).map_or(AVERAGE_PPG, |i| self.teams[i].form);
+        let goals = self.goals.supremacy(home, away);
         [
             (self.rating(home) + self.home_advantage - self.rating(away)) / 400.0,
             form(home) - form(away),
             self.h2h(home, away),
+            goals,
+            if self.shots.knows(home, away) { self.shots.supremacy(home, away) } else { goals },
         ]
     }
 }
@@ -433,7 +656,7 @@ pub fn rating_snapshot(matches: &[&MatchRecord], as_of: NaiveDateTime, config: &
 pub fn elo_pass(matches: &[&MatchRecord], config: &HistoricalConfig) -> (EloTracker, HistoricalSamples) {
     let mut tracker = EloTracker::new(config);
     let mut s = HistoricalSamples {
-        design: Design::new(3),
+        design: Design::new(N_COVARIATES),
         outcomes: Vec::new(),
         home_goals: Vec::new(),
         away_goals: Vec::new(),
@@ -479,21 +702,28 @@ impl HistoricalModel {
         let mut cfg = config.clone();
         cfg.burn_in_matches = cfg.burn_in_matches.min(matches.len() / 2);
         let (tracker, samples) = elo_pass(matches, &cfg);
-        if samples.outcomes.len() < 10 {
-            return Err(EngineError::InsufficientHistory(format!(
-                "historical needs at least 20 matches, got {}",
-                matches.len()
-            )));
-        }
+        // Every fit is pulled towards the league prior, worth `prior_matches` matches: with no
+        // history at all it is the prior.
+        let prior = LeaguePrior::builtin();
         let w: Vec<f64> =
             samples.kickoffs.iter().map(|k| (-config.sample_xi * days_between(*k, as_of).max(0.0)).exp()).collect();
-        let outcome_model = OrderedLogit::fit(&samples.design, &samples.outcomes, &w, config.l2)?;
+        let outcome_model = OrderedLogit::fit_towards(
+            &samples.design,
+            &samples.outcomes,
+            &w,
+            config.l2,
+            &prior.outcome_model,
+            0.2 * config.prior_matches,
+        )?;
         let mut diff_only = Design::new(1);
         for i in 0..samples.outcomes.len() {
             diff_only.push(&samples.design.row(i)[..1]);
         }
-        let goals_home = PoissonRegression::fit(&diff_only, &samples.home_goals, &w, 0.0)?;
-        let goals_away = PoissonRegression::fit(&diff_only, &samples.away_goals, &w, 0.0)?;
+        let k = config.prior_matches;
+        let goals_home =
+            PoissonRegression::fit_towards(&diff_only, &samples.home_goals, &w, 0.1 * k, &prior.goals_home, 1.5 * k)?;
+        let goals_away =
+            PoissonRegression::fit_towards(&diff_only, &samples.away_goals, &w, 0.1 * k, &prior.goals_away, 1.2 * k)?;
 
         Ok(HistoricalModel {
             model_version: format!("{HISTORICAL_VERSION}+k{}+h{}", config.elo.k, config.elo.home_advantage),
@@ -513,7 +743,7 @@ impl HistoricalModel {
     }
 
     /// The covariates of a match.
-    pub fn features(&self, home: &str, away: &str) -> [f64; 3] {
+    pub fn features(&self, home: &str, away: &str) -> [f64; N_COVARIATES] {
         self.ratings.features(home, away)
     }
 

@@ -10,6 +10,7 @@
 //! | `elo_diff`, `form_diff`, `h2h` | the `historical` Elo pass |
 //! | `rest_diff` | days since each team's last match (capped at 14), difference / 7 |
 //! | `market_supremacy`, `market_goals` | market ratings from the odds of *past* matches ([`super::market`]) |
+//! | `goal_supremacy`, `shots_supremacy` | online goal and shots-on-target ratings ([`super::historical::OnlineRatings`]; shots fall back to goals without statistics) |
 //!
 //! The odds of the match being predicted are never a feature. Two heads are trained: `market`
 //! (all features) and `base` (without the market features), used when a team has no odds
@@ -30,7 +31,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::data::{MatchRecord, Outcome, days_between, history_before};
+use super::blend::{BlendRow, MarketBlend};
+use super::data::{MatchRecord, Odds1x2, Outcome, days_between, history_before};
 use super::dixon_coles::{DixonColesConfig, DixonColesModel};
 use super::error::EngineError;
 use super::grid::{Prediction, ScoreGrid};
@@ -39,7 +41,7 @@ use super::market::{MarketConfig, MarketModel};
 use super::regression::{Design, MultinomialLogit};
 
 /// Names of the features, in vector order.
-pub const FEATURE_NAMES: [&str; 10] = [
+pub const FEATURE_NAMES: [&str; 12] = [
     "dc_supremacy",
     "dc_draw",
     "dc_total",
@@ -50,6 +52,8 @@ pub const FEATURE_NAMES: [&str; 10] = [
     "rest_diff",
     "market_supremacy",
     "market_goals",
+    "goal_supremacy",
+    "shots_supremacy",
 ];
 
 /// Number of features.
@@ -144,6 +148,8 @@ impl FeatureState {
                 (rest(home) - rest(away)) / 7.0,
                 msup,
                 mgoals,
+                elo[3],
+                elo[4],
             ],
             known,
         )
@@ -194,6 +200,11 @@ pub struct MlArtifact {
     pub market_head: Option<MlHead>,
     /// Used otherwise.
     pub base_head: MlHead,
+    /// The `market` strategy's combination with the match's opening odds, fitted on the
+    /// out-of-fold predictions of the training rows (absent in artifacts trained before it
+    /// existed, or without enough rows with odds: the built-in prior weights are used then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_blend: Option<MarketBlend>,
 }
 
 impl MlArtifact {
@@ -249,6 +260,9 @@ pub struct FeatureRow {
     pub x: [f64; N_FEATURES],
     pub market_known: bool,
     pub outcome: Outcome,
+    /// The match's own opening odds: never a feature, only what the `market` blend is fitted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<Odds1x2>,
 }
 
 /// Rolling feature rows: every match of chronological `matches` from `burn_in_days` after the
@@ -282,11 +296,35 @@ pub fn rolling_rows(
                     x,
                     market_known,
                     outcome: m.outcome(),
+                    opening: m.odds.best_pre_match().copied(),
                 });
             }
         }
         i = j;
     }
+    Ok(rows)
+}
+
+/// [`rolling_rows`] for each competition of `matches` on its own (a team's strength means
+/// something only within its league), merged in kick-off order. Matches without a competition
+/// code form one group.
+pub fn rolling_rows_by_competition(
+    matches: &[&MatchRecord],
+    config: &FeatureConfig,
+    burn_in_days: f64,
+) -> Result<Vec<FeatureRow>, EngineError> {
+    let mut codes: Vec<Option<&str>> = matches.iter().map(|m| m.competition.as_deref()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    if codes.len() <= 1 {
+        return rolling_rows(matches, config, burn_in_days);
+    }
+    let mut rows = Vec::new();
+    for code in codes {
+        let group: Vec<&MatchRecord> = matches.iter().copied().filter(|m| m.competition.as_deref() == code).collect();
+        rows.extend(rolling_rows(&group, config, burn_in_days)?);
+    }
+    rows.sort_by_key(|r| r.kickoff);
     Ok(rows)
 }
 
@@ -301,7 +339,7 @@ fn train_head(
     index: &[usize],
     weights: &[f64],
     config: &MlTrainConfig,
-) -> Result<MlHead, EngineError> {
+) -> Result<(MlHead, Vec<[f64; 3]>), EngineError> {
     let nf = index.len();
     let n = rows.len();
     if n < 50 {
@@ -391,7 +429,8 @@ fn train_head(
         .sum::<f64>()
         / total_w;
     let logit = MultinomialLogit::fit(&design, &y, weights, l2 * total_w)?;
-    Ok(MlHead {
+    let oof_probabilities = oof.iter().map(|s| softmax_scores(s[0], s[1], temperature)).collect();
+    let head = MlHead {
         name: name.to_string(),
         features: index.iter().map(|&i| FEATURE_NAMES[i].to_string()).collect(),
         feature_index: index.to_vec(),
@@ -403,7 +442,8 @@ fn train_head(
         training_rows: n,
         cv_log_loss,
         cv_rps,
-    })
+    };
+    Ok((head, oof_probabilities))
 }
 
 fn softmax_scores(sh: f64, sd: f64, t: f64) -> [f64; 3] {
@@ -438,6 +478,46 @@ fn golden_section(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64, iterations: 
     (lo + hi) / 2.0
 }
 
+/// With fewer rolling rows than this a history does not train its own artifact: the built-in
+/// prior artifact ([`prior_artifact`]) serves instead.
+pub const MIN_OWN_ROWS: usize = 1000;
+
+/// The built-in artifact: trained by `fp train-ml` on the five leagues of `../shared/data`
+/// (EPL, Bundesliga, Serie A, La Liga, Ligue 1) 2012/13 to 2019/20, so it predates every test
+/// season of the README's tables. What a competition with too little history of its own (a new
+/// league, the first half of its first season) uses: priors from other competitions' data.
+pub fn prior_artifact() -> Result<&'static MlArtifact, EngineError> {
+    static PRIOR: std::sync::OnceLock<Result<MlArtifact, String>> = std::sync::OnceLock::new();
+    PRIOR
+        .get_or_init(|| MlArtifact::from_json(include_str!("prior_ml_artifact.json")).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| EngineError::Artifact(format!("built-in prior artifact: {e}")))
+}
+
+/// An artifact for predictions from `as_of` on: trained on `history` when it gives at least
+/// [`MIN_OWN_ROWS`] rolling rows, else the built-in prior artifact (when it was trained before
+/// `as_of`; otherwise there is nothing honest to use and the error says so).
+pub fn train_or_prior(
+    history: &[MatchRecord],
+    as_of: NaiveDateTime,
+    config: &MlTrainConfig,
+) -> Result<MlArtifact, EngineError> {
+    let matches = history_before(history, as_of);
+    let rows = rolling_rows_by_competition(&matches, &config.features, config.burn_in_days)?;
+    if rows.iter().filter(|r| r.kickoff < as_of).count() >= MIN_OWN_ROWS {
+        return train_artifact_from_rows(&rows, as_of, config);
+    }
+    let prior = prior_artifact()?;
+    if prior.trained_until >= as_of {
+        return Err(EngineError::InsufficientHistory(format!(
+            "{} ml_model training rows (at least {MIN_OWN_ROWS} needed) and the built-in prior artifact is trained on matches up to {}",
+            rows.len(),
+            prior.trained_until
+        )));
+    }
+    Ok(prior.clone())
+}
+
 /// Trains an artifact on the matches of `history` known before `as_of`.
 pub fn train_artifact(
     history: &[MatchRecord],
@@ -445,7 +525,7 @@ pub fn train_artifact(
     config: &MlTrainConfig,
 ) -> Result<MlArtifact, EngineError> {
     let matches = history_before(history, as_of);
-    let rows = rolling_rows(&matches, &config.features, config.burn_in_days)?;
+    let rows = rolling_rows_by_competition(&matches, &config.features, config.burn_in_days)?;
     train_artifact_from_rows(&rows, as_of, config)
 }
 
@@ -464,15 +544,28 @@ pub fn train_artifact_from_rows(
     let weight = |r: &FeatureRow| (-config.sample_xi * days_between(r.kickoff, as_of).max(0.0)).exp();
     let base_index: Vec<usize> = (0..N_FEATURES).filter(|i| !MARKET_FEATURES.contains(i)).collect();
     let w_all: Vec<f64> = rows.iter().map(|r| weight(r)).collect();
-    let base_head = train_head("base", &rows, &base_index, &w_all, config)?;
-    let market_rows: Vec<&FeatureRow> = rows.iter().copied().filter(|r| r.market_known).collect();
+    let (base_head, mut oof) = train_head("base", &rows, &base_index, &w_all, config)?;
+    let market_index: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].market_known).collect();
+    let market_rows: Vec<&FeatureRow> = market_index.iter().map(|&i| rows[i]).collect();
     let w_market: Vec<f64> = market_rows.iter().map(|r| weight(r)).collect();
     let all_index: Vec<usize> = (0..N_FEATURES).collect();
     let market_head = if market_rows.len() >= 200 {
-        Some(train_head("market", &market_rows, &all_index, &w_market, config)?)
+        let (head, market_oof) = train_head("market", &market_rows, &all_index, &w_market, config)?;
+        // Each row's out-of-fold prediction by the head that serves it.
+        for (k, &i) in market_index.iter().enumerate() {
+            oof[i] = market_oof[k];
+        }
+        Some(head)
     } else {
         None
     };
+    let blend_rows: Vec<BlendRow> = rows
+        .iter()
+        .zip(&oof)
+        .zip(&w_all)
+        .filter_map(|((r, p), &weight)| r.opening.map(|odds| BlendRow { model: *p, odds, outcome: r.outcome, weight }))
+        .collect();
+    let (market_blend, _) = MarketBlend::fit_best(&blend_rows);
     Ok(MlArtifact {
         format: ARTIFACT_FORMAT.to_string(),
         model_version: format!("ml_model-mlogit-1+{}+seed{}", trained_until.format("%Y%m%d"), config.seed),
@@ -481,6 +574,7 @@ pub fn train_artifact_from_rows(
         features: config.features.clone(),
         market_head,
         base_head,
+        market_blend,
     })
 }
 

@@ -7,6 +7,7 @@
 //! | `statistical` | Dixon-Coles goals model with time decay, fitted by Newton's method ([`dixon_coles`]) | [`DixonColesModel`] |
 //! | `historical` | Elo with home advantage and goal-difference multiplier, form and head-to-head, ordered logit ([`historical`]) | [`HistoricalModel`] |
 //! | `ml_model` | multinomial logistic regression on rolling features (Dixon-Coles, Elo, form, rest, market ratings from past odds) ([`ml_model`]) | [`MlModel`] + [`MlArtifact`] |
+//! | `market` | `ml_model` combined with the match's own opening odds in logit space, weights learnt on earlier seasons (Benter 1994) ([`blend`]) | [`BlendedModel`] + [`MlArtifact`] |
 //!
 //! Every fitted type is `Serialize + Deserialize` (cache it in Redis), is fitted with
 //! `fit(history, as_of)` on the matches of `history` whose results were known before `as_of`
@@ -44,8 +45,11 @@
 //! scores a strategy over a season.
 
 pub mod backtest;
+pub mod blend;
+pub mod calibration;
 pub mod csv_import;
 pub mod data;
+pub mod devig;
 pub mod dixon_coles;
 pub mod error;
 pub mod grid;
@@ -66,7 +70,9 @@ use std::str::FromStr;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-pub use data::{MatchRecord, Outcome};
+pub use blend::{BlendedModel, MarketBlend};
+pub use data::{MatchRecord, Odds1x2, Outcome};
+pub use devig::Devig;
 pub use dixon_coles::{DixonColesConfig, DixonColesModel};
 pub use error::EngineError;
 pub use grid::{Prediction, ScoreGrid};
@@ -74,24 +80,32 @@ pub use historical::{HistoricalConfig, HistoricalModel};
 pub use ml_model::{MlArtifact, MlModel, MlTrainConfig};
 pub use teams::TeamAliases;
 
-/// The three prediction strategies.
+/// The prediction strategies: three pure models and `market`, which also reads the match's own
+/// opening odds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     Statistical,
     Historical,
     MlModel,
+    Market,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::Statistical, Strategy::Historical, Strategy::MlModel];
+    pub const ALL: [Strategy; 4] = [Strategy::Statistical, Strategy::Historical, Strategy::MlModel, Strategy::Market];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Statistical => "statistical",
             Strategy::Historical => "historical",
             Strategy::MlModel => "ml_model",
+            Strategy::Market => "market",
         }
+    }
+
+    /// Whether it needs an [`MlArtifact`] (`ml_model` and `market`, which builds on it).
+    pub fn needs_artifact(self) -> bool {
+        matches!(self, Strategy::MlModel | Strategy::Market)
     }
 }
 
@@ -108,6 +122,7 @@ impl FromStr for Strategy {
             "statistical" => Ok(Strategy::Statistical),
             "historical" => Ok(Strategy::Historical),
             "ml_model" => Ok(Strategy::MlModel),
+            "market" => Ok(Strategy::Market),
             other => Err(EngineError::UnknownStrategy(other.to_string())),
         }
     }
@@ -126,13 +141,14 @@ pub struct EngineConfig {
 #[serde(tag = "strategy", rename_all = "snake_case")]
 pub enum FittedModel {
     Statistical(DixonColesModel),
-    Historical(HistoricalModel),
+    Historical(Box<HistoricalModel>),
     MlModel(Box<MlModel>),
+    Market(Box<BlendedModel>),
 }
 
 impl FittedModel {
-    /// Fits `strategy` on the matches of `history` known before `as_of`. `ml_model` needs the
-    /// trained artifact.
+    /// Fits `strategy` on the matches of `history` known before `as_of`. `ml_model` and `market`
+    /// need the trained artifact.
     pub fn fit(
         strategy: Strategy,
         history: &[MatchRecord],
@@ -146,20 +162,41 @@ impl FittedModel {
                 FittedModel::Statistical(DixonColesModel::fit_sorted(&matches, as_of, &config.statistical)?)
             }
             Strategy::Historical => {
-                FittedModel::Historical(HistoricalModel::fit_sorted(&matches, as_of, &config.historical)?)
+                FittedModel::Historical(Box::new(HistoricalModel::fit_sorted(&matches, as_of, &config.historical)?))
             }
             Strategy::MlModel => {
                 let artifact = ml_artifact.ok_or(EngineError::MissingArtifact)?;
                 FittedModel::MlModel(Box::new(MlModel::fit_sorted(&matches, as_of, artifact)?))
             }
+            Strategy::Market => {
+                let artifact = ml_artifact.ok_or(EngineError::MissingArtifact)?;
+                FittedModel::Market(Box::new(BlendedModel::fit_sorted(&matches, as_of, artifact)?))
+            }
         })
     }
 
+    /// Predicts without the match's own odds (`market` then falls back to its model).
     pub fn predict(&self, home: &str, away: &str) -> Prediction {
+        self.predict_priced(home, away, None)
+    }
+
+    /// Predicts with the match's opening 1X2 odds when known (only `market` reads them; never
+    /// pass closing odds, which exist only after kick-off).
+    pub fn predict_priced(&self, home: &str, away: &str, opening: Option<&Odds1x2>) -> Prediction {
         match self {
             FittedModel::Statistical(m) => m.predict(home, away),
             FittedModel::Historical(m) => m.predict(home, away),
             FittedModel::MlModel(m) => m.predict(home, away),
+            FittedModel::Market(m) => m.predict(home, away, opening),
+        }
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        match self {
+            FittedModel::Statistical(_) => Strategy::Statistical,
+            FittedModel::Historical(_) => Strategy::Historical,
+            FittedModel::MlModel(_) => Strategy::MlModel,
+            FittedModel::Market(_) => Strategy::Market,
         }
     }
 }
@@ -188,4 +225,18 @@ pub fn predict_with(
     config: &EngineConfig,
 ) -> Result<Prediction, EngineError> {
     Ok(FittedModel::fit(strategy, history, kickoff, config, ml_artifact)?.predict(home, away))
+}
+
+/// [`predict`] with the match's opening odds (what `market` combines with its model).
+pub fn predict_priced(
+    strategy: Strategy,
+    history: &[MatchRecord],
+    home: &str,
+    away: &str,
+    kickoff: NaiveDateTime,
+    ml_artifact: Option<&MlArtifact>,
+    opening: Option<&Odds1x2>,
+) -> Result<Prediction, EngineError> {
+    Ok(FittedModel::fit(strategy, history, kickoff, &EngineConfig::default(), ml_artifact)?
+        .predict_priced(home, away, opening))
 }

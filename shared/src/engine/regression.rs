@@ -67,6 +67,10 @@ struct OrderedObjective<'a> {
     y: &'a [Outcome],
     w: &'a [f64],
     l2: f64,
+    /// The penalties pull β towards `center.beta` (zero by default) and, with `threshold_l2`,
+    /// the thresholds towards `center.thresholds`.
+    center: &'a OrderedLogit,
+    threshold_l2: f64,
 }
 
 impl Objective for OrderedObjective<'_> {
@@ -79,7 +83,9 @@ impl Objective for OrderedObjective<'_> {
         if t2 <= t1 {
             return f64::INFINITY;
         }
-        let mut f = 0.5 * self.l2 * dot(beta, beta);
+        let db: Vec<f64> = beta.iter().zip(&self.center.beta).map(|(b, c)| b - c).collect();
+        let dt = [t1 - self.center.thresholds[0], t2 - self.center.thresholds[1]];
+        let mut f = 0.5 * self.l2 * dot(&db, &db) + 0.5 * self.threshold_l2 * dot(&dt, &dt);
         for i in 0..self.y.len() {
             let eta = dot(beta, self.design.row(i));
             let l = match ordered_index(self.y[i]) {
@@ -99,9 +105,13 @@ impl Objective for OrderedObjective<'_> {
         let (t1, t2, beta) = (p[0], p[1], &p[2..]);
         let nf = self.design.n_features;
         let dim = 2 + nf;
-        g[2..].iter_mut().zip(beta).for_each(|(gi, b)| *gi += self.l2 * b);
+        g[2..].iter_mut().zip(beta.iter().zip(&self.center.beta)).for_each(|(gi, (b, c))| *gi += self.l2 * (b - c));
         for j in 0..nf {
             h.add(2 + j, 2 + j, self.l2);
+        }
+        for a in 0..2 {
+            g[a] += self.threshold_l2 * (p[a] - self.center.thresholds[a]);
+            h.add(a, a, self.threshold_l2);
         }
         for i in 0..self.y.len() {
             let x = self.design.row(i);
@@ -176,7 +186,25 @@ impl OrderedLogit {
         if y.is_empty() {
             return Err(EngineError::InsufficientHistory("no observations for the ordered logit".into()));
         }
-        let obj = OrderedObjective { design, y, w, l2 };
+        let zero = OrderedLogit { thresholds: [0.0, 0.0], beta: vec![0.0; design.n_features] };
+        Self::fit_towards(design, y, w, l2, &zero, 0.0)
+    }
+
+    /// Fits with the penalty `l2/2 |β - center.β|² + threshold_l2/2 |θ - center.θ|²`: a prior
+    /// centred on another fit. With `threshold_l2 > 0` it works without any observation (it is
+    /// then the prior).
+    pub fn fit_towards(
+        design: &Design,
+        y: &[Outcome],
+        w: &[f64],
+        l2: f64,
+        center: &OrderedLogit,
+        threshold_l2: f64,
+    ) -> Result<Self, EngineError> {
+        if center.beta.len() != design.n_features {
+            return Err(EngineError::FitFailed { model: "ordered_logit", reason: "prior of another size".into() });
+        }
+        let obj = OrderedObjective { design, y, w, l2, center, threshold_l2 };
         // Start from the weighted base rates.
         let mut c = [0.0; 3];
         for (o, wi) in y.iter().zip(w) {
@@ -185,8 +213,12 @@ impl OrderedLogit {
         let tot: f64 = c.iter().sum();
         let p_a = ((c[0] + 0.5) / (tot + 1.5)).clamp(0.01, 0.98);
         let p_ad = ((c[0] + c[1] + 1.0) / (tot + 1.5)).clamp(p_a + 0.01, 0.99);
-        let mut x0 = vec![(p_a / (1.0 - p_a)).ln(), (p_ad / (1.0 - p_ad)).ln()];
-        x0.extend(std::iter::repeat_n(0.0, design.n_features));
+        let mut x0 = if threshold_l2 > 0.0 {
+            center.thresholds.to_vec()
+        } else {
+            vec![(p_a / (1.0 - p_a)).ln(), (p_ad / (1.0 - p_ad)).ln()]
+        };
+        x0.extend_from_slice(&center.beta);
         let m = minimise(&obj, x0, &NewtonOptions::default()).map_err(fit_error("ordered_logit"))?;
         Ok(OrderedLogit { thresholds: [m.x[0], m.x[1]], beta: m.x[2..].to_vec() })
     }
@@ -315,6 +347,10 @@ struct PoissonObjective<'a> {
     y: &'a [f64],
     w: &'a [f64],
     l2: f64,
+    /// Slopes are pulled towards `center[1..]`, the intercept towards `center[0]` with
+    /// `intercept_l2`.
+    center: &'a [f64],
+    intercept_l2: f64,
 }
 
 impl Objective for PoissonObjective<'_> {
@@ -323,7 +359,8 @@ impl Objective for PoissonObjective<'_> {
     }
 
     fn value(&self, c: &[f64]) -> f64 {
-        let mut f = 0.5 * self.l2 * dot(&c[1..], &c[1..]);
+        let d: Vec<f64> = c.iter().zip(self.center).map(|(a, b)| a - b).collect();
+        let mut f = 0.5 * self.l2 * dot(&d[1..], &d[1..]) + 0.5 * self.intercept_l2 * d[0] * d[0];
         for i in 0..self.y.len() {
             let eta = c[0] + dot(&c[1..], self.design.row(i));
             f += self.w[i] * (eta.exp() - self.y[i] * eta);
@@ -334,9 +371,11 @@ impl Objective for PoissonObjective<'_> {
     fn gradient_hessian(&self, c: &[f64], g: &mut [f64], h: &mut Matrix) {
         let k = c.len();
         for j in 1..k {
-            g[j] += self.l2 * c[j];
+            g[j] += self.l2 * (c[j] - self.center[j]);
             h.add(j, j, self.l2);
         }
+        g[0] += self.intercept_l2 * (c[0] - self.center[0]);
+        h.add(0, 0, self.intercept_l2);
         let mut xt = vec![1.0; k];
         for i in 0..self.y.len() {
             xt[1..].copy_from_slice(self.design.row(i));
@@ -363,8 +402,27 @@ impl PoissonRegression {
         let mean = y.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / tw;
         let mut x0 = vec![mean.max(0.05).ln()];
         x0.extend(std::iter::repeat_n(0.0, design.n_features));
-        let obj = PoissonObjective { design, y, w, l2 };
+        let center = vec![0.0; 1 + design.n_features];
+        let obj = PoissonObjective { design, y, w, l2, center: &center, intercept_l2: 0.0 };
         let m = minimise(&obj, x0, &NewtonOptions::default()).map_err(fit_error("poisson"))?;
+        Ok(PoissonRegression { coefficients: m.x })
+    }
+
+    /// Fits with the penalty `l2/2 |c[1..] - center[1..]|² + intercept_l2/2 (c[0] - center[0])²`;
+    /// with `intercept_l2 > 0` it works without any observation.
+    pub fn fit_towards(
+        design: &Design,
+        y: &[f64],
+        w: &[f64],
+        l2: f64,
+        center: &PoissonRegression,
+        intercept_l2: f64,
+    ) -> Result<Self, EngineError> {
+        if center.coefficients.len() != 1 + design.n_features {
+            return Err(EngineError::FitFailed { model: "poisson", reason: "prior of another size".into() });
+        }
+        let obj = PoissonObjective { design, y, w, l2, center: &center.coefficients, intercept_l2 };
+        let m = minimise(&obj, center.coefficients.clone(), &NewtonOptions::default()).map_err(fit_error("poisson"))?;
         Ok(PoissonRegression { coefficients: m.x })
     }
 

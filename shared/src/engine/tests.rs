@@ -64,6 +64,15 @@ fn synthetic_league() -> Vec<MatchRecord> {
                             away: 1.0 / (p[2] * 1.03),
                         },
                     });
+                    // Opening odds: the same view, a wider margin.
+                    m.odds.pre_match.push(BookOdds {
+                        bookmaker: "PS".into(),
+                        odds: Odds1x2 {
+                            home: 1.0 / (p[0] * 1.05),
+                            draw: 1.0 / (p[1] * 1.05),
+                            away: 1.0 / (p[2] * 1.05),
+                        },
+                    });
                     m.odds.over_under_closing.push(BookOdds {
                         bookmaker: "P".into(),
                         odds: OddsOverUnder { over: 1.0 / (over * 1.03), under: 1.0 / ((1.0 - over) * 1.03) },
@@ -94,9 +103,24 @@ fn tamper_after(history: &[MatchRecord], cut: NaiveDateTime) -> Vec<MatchRecord>
             if m.kickoff() >= cut {
                 std::mem::swap(&mut m.home_goals, &mut m.away_goals);
                 m.home_goals = m.home_goals.saturating_add(3);
-                for q in &mut m.odds.closing {
+                for q in m.odds.closing.iter_mut().chain(m.odds.pre_match.iter_mut()) {
                     std::mem::swap(&mut q.odds.home, &mut q.odds.away);
                 }
+            }
+            m
+        })
+        .collect()
+}
+
+/// Every match's closing odds reversed (home and away swapped, the draw lengthened).
+fn tamper_closing(history: &[MatchRecord]) -> Vec<MatchRecord> {
+    history
+        .iter()
+        .cloned()
+        .map(|mut m| {
+            for q in &mut m.odds.closing {
+                std::mem::swap(&mut q.odds.home, &mut q.odds.away);
+                q.odds.draw *= 1.7;
             }
             m
         })
@@ -146,16 +170,68 @@ fn backtest_rows_do_not_depend_on_later_results() {
     let cut = midnight(NaiveDate::from_ymd_opt(2023, 1, 1).expect("date"));
     let tampered = tamper_after(&test, cut);
     let cfg = EngineConfig::default();
-    for strategy in [Strategy::Statistical, Strategy::Historical] {
-        let a = backtest::run_backtest(strategy, &train, &test, &cfg, None).expect("bt");
-        let b = backtest::run_backtest(strategy, &train, &tampered, &cfg, None).expect("bt");
+    let artifact = train_artifact(&train, split, &small_train_config()).expect("train");
+    for strategy in Strategy::ALL {
+        let a = backtest::run_backtest(strategy, &train, &test, &cfg, Some(&artifact)).expect("bt");
+        let b = backtest::run_backtest(strategy, &train, &tampered, &cfg, Some(&artifact)).expect("bt");
         let before = |r: &&backtest::BacktestRow| midnight(r.date) < cut;
         let ra: Vec<_> = a.rows.iter().filter(before).map(|r| &r.prediction).collect();
         let rb: Vec<_> = b.rows.iter().filter(before).map(|r| &r.prediction).collect();
         assert!(!ra.is_empty());
         assert_eq!(ra, rb, "{strategy}");
         assert_eq!(a.summary.matches, test.len());
+        // No closing price, not even the predicted match's own, changes any prediction.
+        let c =
+            backtest::run_backtest(strategy, &tamper_closing(&train), &tamper_closing(&test), &cfg, Some(&artifact))
+                .expect("bt");
+        let rows_a: Vec<_> = a.rows.iter().map(|r| &r.prediction).collect();
+        let rows_c: Vec<_> = c.rows.iter().map(|r| &r.prediction).collect();
+        if strategy.needs_artifact() {
+            // Past closing prices are history for the market ratings (a feature): only the
+            // predicted matches' own closing odds are checked for these two.
+            let own = backtest::run_backtest(strategy, &train, &tamper_closing(&test), &cfg, Some(&artifact));
+            let first_day: Vec<_> = own.expect("bt").rows.iter().take(5).map(|r| r.prediction.clone()).collect();
+            let expected: Vec<_> = a.rows.iter().take(5).map(|r| r.prediction.clone()).collect();
+            assert_eq!(first_day, expected, "{strategy} read the predicted matches' closing odds");
+        } else {
+            assert_eq!(rows_a, rows_c, "{strategy} read closing odds");
+        }
     }
+}
+
+#[test]
+fn market_combines_the_opening_odds_and_nothing_later() {
+    let league = synthetic_league();
+    let split = midnight(NaiveDate::from_ymd_opt(2022, 8, 1).expect("date"));
+    let artifact = train_artifact(&league, split, &small_train_config()).expect("train");
+    let blend = artifact.market_blend.clone().expect("blend fitted on the out-of-fold rows");
+    assert!(blend.rows > 100 && blend.market_weight > 0.0, "{blend:?}");
+    let m = league.iter().find(|m| m.kickoff() > split + Duration::days(60)).expect("a later match");
+    let kickoff = m.kickoff();
+    let model =
+        FittedModel::fit(Strategy::Market, &league, kickoff, &EngineConfig::default(), Some(&artifact)).expect("fit");
+    let opening = m.odds.best_pre_match().copied().expect("opening odds");
+    let with = model.predict_priced(&m.home, &m.away, Some(&opening));
+    let without = model.predict_priced(&m.home, &m.away, None);
+    let ml = FittedModel::fit(Strategy::MlModel, &league, kickoff, &EngineConfig::default(), Some(&artifact))
+        .expect("fit")
+        .predict(&m.home, &m.away);
+    // Without odds: the pure model's probabilities.
+    assert!((without.p_home - ml.p_home).abs() < 1e-12 && (without.p_draw - ml.p_draw).abs() < 1e-12);
+    assert!((with.p_home + with.p_draw + with.p_away - 1.0).abs() < 1e-9);
+    assert_ne!(with.probabilities(), without.probabilities(), "the odds count");
+    assert!(with.model_version.starts_with("market-benter-1+"));
+    // Other opening odds move it; later results and every closing price do not.
+    let reversed = Odds1x2 { home: opening.away, draw: opening.draw, away: opening.home };
+    assert_ne!(model.predict_priced(&m.home, &m.away, Some(&reversed)).probabilities(), with.probabilities());
+    // The match's own closing odds, and every result and price from its day on, rewritten.
+    let tampered = tamper_after(&league, midnight(kickoff.date()));
+    let own = tampered.iter().find(|x| x.kickoff() == kickoff && x.home == m.home).expect("the match");
+    assert_ne!(own.odds.best_closing(), m.odds.best_closing());
+    let again = FittedModel::fit(Strategy::Market, &tampered, kickoff, &EngineConfig::default(), Some(&artifact))
+        .expect("fit")
+        .predict_priced(&m.home, &m.away, Some(&opening));
+    assert_eq!(again, with, "a later result or a closing price changed an earlier prediction");
 }
 
 #[test]
@@ -219,25 +295,46 @@ fn strategy_names_round_trip() {
 }
 
 #[test]
-fn tiny_or_empty_histories_predict_or_fail_cleanly() {
+fn every_strategy_answers_from_the_first_matchday() {
     let league = synthetic_league();
     let late = midnight(NaiveDate::from_ymd_opt(2030, 1, 1).expect("date"));
-    for n in [0usize, 1, 2, 5, 12, 25, 60] {
+    let config = MlTrainConfig::default();
+    for n in [0usize, 1, 2, 5, 12, 25, 60, 200] {
         let history = &league[..n];
-        for strategy in [Strategy::Statistical, Strategy::Historical] {
-            match predict(strategy, history, "Ajax", "Benfica", late, None) {
-                Ok(p) => {
-                    let s = p.p_home + p.p_draw + p.p_away;
-                    assert!((s - 1.0).abs() < 1e-9 && p.p_home.is_finite(), "{strategy} n={n} {p:?}");
-                }
-                Err(e) => assert!(
-                    matches!(e, EngineError::InsufficientHistory(_) | EngineError::FitFailed { .. }),
-                    "{strategy} n={n}: {e}"
-                ),
+        // Too short to train on: the built-in prior artifact (other competitions' data).
+        let artifact = ml_model::train_or_prior(history, late, &config).expect("an artifact");
+        assert_eq!(artifact.model_version, ml_model::prior_artifact().expect("prior").model_version);
+        for strategy in Strategy::ALL {
+            let p = predict_priced(strategy, history, "Ajax", "Benfica", late, Some(&artifact), None)
+                .unwrap_or_else(|e| panic!("{strategy} n={n}: {e}"));
+            let s = p.p_home + p.p_draw + p.p_away;
+            assert!((s - 1.0).abs() < 1e-9 && p.p_home.is_finite() && p.p_away > 0.0, "{strategy} n={n} {p:?}");
+            if n == 0 {
+                // Nothing known: the home side is favoured by the league prior's home advantage.
+                assert!(p.p_home > p.p_away && p.p_draw > 0.2 && p.p_draw < 0.32, "{strategy} {p:?}");
             }
         }
     }
-    // Enough matches: both fit.
-    assert!(predict(Strategy::Statistical, &league[..60], "Ajax", "Benfica", late, None).is_ok());
-    assert!(predict(Strategy::Historical, &league[..60], "Ajax", "Benfica", late, None).is_ok());
+    // The prior artifact is never used for a kick-off before its own training data ended.
+    let prior = ml_model::prior_artifact().expect("prior");
+    let early = prior.trained_until - Duration::days(1);
+    assert!(matches!(
+        ml_model::train_or_prior(&league[..10], early, &config),
+        Err(EngineError::InsufficientHistory(_))
+    ));
+}
+
+#[test]
+fn the_prior_artifact_matches_this_build() {
+    let prior = ml_model::prior_artifact().expect("the built-in artifact parses");
+    assert_eq!(prior.format, ml_model::ARTIFACT_FORMAT);
+    let head = prior.market_head.as_ref().expect("market head");
+    let names: Vec<&str> = head.feature_index.iter().map(|&i| ml_model::FEATURE_NAMES[i]).collect();
+    assert_eq!(
+        names,
+        head.features.iter().map(String::as_str).collect::<Vec<_>>(),
+        "feature order changed: retrain it"
+    );
+    assert!(prior.base_head.training_rows >= ml_model::MIN_OWN_ROWS);
+    assert!(prior.market_blend.is_some());
 }

@@ -36,7 +36,8 @@ pub const MAX_LIMIT: i64 = 100;
 pub struct CreatePrediction {
     #[schema(example = "match_9")]
     pub match_id: String,
-    /// `statistical`, `historical` or `ml_model`.
+    /// `statistical`, `historical`, `ml_model` or `market` (`ml_model` combined with the match's
+    /// opening odds).
     #[schema(example = "statistical")]
     pub strategy_type: String,
 }
@@ -83,7 +84,113 @@ pub struct Prediction {
     pub expected_goals: ExpectedGoals,
     pub most_likely_score: LikelyScore,
     pub markets: Markets,
+    /// What the market says, when the match has opening 1X2 odds: absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Box<MarketView>>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Decimal odds of the three outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DecimalOdds {
+    #[schema(example = 2.1)]
+    pub home: f64,
+    #[schema(example = 3.4)]
+    pub draw: f64,
+    #[schema(example = 3.6)]
+    pub away: f64,
+}
+
+/// The match's opening 1X2 odds beside the prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MarketView {
+    /// Whose odds: `pinnacle` first, then `market_average`, `bet365`...
+    #[schema(example = "pinnacle")]
+    pub bookmaker: String,
+    /// `opening`: quoted before kick-off (closing odds are never shown beside a prediction).
+    #[schema(example = "opening")]
+    pub phase: String,
+    pub odds: DecimalOdds,
+    /// The bookmaker's margin: Σ 1/odds − 1.
+    #[schema(example = 0.028)]
+    pub overround: f64,
+    /// The odds' implied probabilities with the margin removed by `method`.
+    pub implied: Probabilities,
+    /// `shin` (Shin 1993), the method the `market` strategy uses by default.
+    #[schema(example = "shin")]
+    pub method: String,
+    /// The model's edge per outcome: its probability minus the implied one.
+    pub edge: Probabilities,
+    /// The model's expected return per unit staked at these odds: probability × odds − 1.
+    pub expected_value: Probabilities,
+}
+
+impl MarketView {
+    /// The view of the preferred opening quote of `odds` for the model's `[home, draw, away]`.
+    pub fn of(odds: &crate::engine::data::MatchOdds, model: Probabilities) -> Option<Box<MarketView>> {
+        let quote = ["PS", "Avg", "BbAv", "B365", "WH", "Max", "BbMx"]
+            .iter()
+            .find_map(|b| odds.pre_match.iter().find(|q| q.bookmaker == *b))
+            .or_else(|| odds.pre_match.first())?;
+        let o = quote.odds;
+        let method = crate::engine::Devig::Shin;
+        let [h, d, a] = method.probabilities(&o)?;
+        let p = [model.home, model.draw, model.away];
+        let bookmaker = match quote.bookmaker.as_str() {
+            "PS" | "P" => "pinnacle",
+            "Avg" => "market_average",
+            "Max" => "market_max",
+            "B365" => "bet365",
+            "WH" => "william_hill",
+            "BbAv" => "betbrain_average",
+            "BbMx" => "betbrain_max",
+            other => other,
+        };
+        Some(Box::new(MarketView {
+            bookmaker: bookmaker.to_string(),
+            phase: "opening".into(),
+            odds: DecimalOdds { home: o.home, draw: o.draw, away: o.away },
+            overround: o.overround(),
+            implied: Probabilities { home: h, draw: d, away: a },
+            method: method.as_str().into(),
+            edge: Probabilities { home: p[0] - h, draw: p[1] - d, away: p[2] - a },
+            expected_value: Probabilities {
+                home: p[0] * o.home - 1.0,
+                draw: p[1] * o.draw - 1.0,
+                away: p[2] * o.away - 1.0,
+            },
+        }))
+    }
+}
+
+/// The opening 1X2 odds of each of `match_ids` (from `match_odds`), as the engine reads them.
+pub async fn opening_odds(
+    pool: &sqlx::PgPool,
+    match_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, crate::engine::data::MatchOdds>, ApiError> {
+    if match_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let quotes: Vec<(i64, String, String, String, String, f64)> = sqlx::query_as(
+        "SELECT match_id, bookmaker, market, phase, outcome, price::float8 FROM match_odds
+         WHERE match_id = ANY($1) AND market = '1x2' AND phase = 'opening'",
+    )
+    .bind(match_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(crate::history::group_odds(quotes))
+}
+
+/// Fills `market` of each prediction from its match's opening odds.
+async fn attach_market(pool: &sqlx::PgPool, predictions: &mut [Prediction]) -> Result<(), ApiError> {
+    let mut ids: Vec<i64> = predictions.iter().map(|p| p.match_id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let odds = opening_odds(pool, &ids).await?;
+    for p in predictions {
+        p.market = odds.get(&p.match_id.0).and_then(|o| MarketView::of(o, p.probabilities));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -110,7 +217,7 @@ pub struct PredictionsQuery {
 /// Parses a strategy name: a 400 naming `strategy_type` otherwise.
 pub fn parse_strategy(value: &str) -> Result<Strategy, ApiError> {
     Strategy::from_str(value.trim())
-        .map_err(|_| ApiError::invalid_field("strategy_type", "expected statistical, historical or ml_model"))
+        .map_err(|_| ApiError::invalid_field("strategy_type", "expected statistical, historical, ml_model or market"))
 }
 
 #[derive(FromRow)]
@@ -146,6 +253,7 @@ impl From<PredictionRow> for Prediction {
             expected_goals: ExpectedGoals { home: r.expected_goals_home, away: r.expected_goals_away },
             most_likely_score: LikelyScore { home: r.likely_home_goals, away: r.likely_away_goals },
             markets: Markets { over_2_5: r.p_over_2_5, btts: r.p_btts },
+            market: None,
             created_at: r.created_at,
         }
     }
@@ -201,8 +309,12 @@ pub async fn create(
     timings.model_ms = ms(started);
     timings.model_source = Some(source);
 
+    // The match's opening odds: what `market` combines with its model, and what every
+    // prediction shows beside it.
+    let odds = opening_odds(pool, &[match_id.0]).await?.remove(&match_id.0).unwrap_or_default();
+
     let started = Instant::now();
-    let p = model.predict(&ctx.home_name, &ctx.away_name);
+    let p = model.predict_priced(&ctx.home_name, &ctx.away_name, odds.best_pre_match());
     timings.predict_ms = ms(started);
     let sum = p.p_home + p.p_draw + p.p_away;
     if !(sum.is_finite() && sum > 0.0) {
@@ -233,7 +345,9 @@ pub async fn create(
     .fetch_one(pool)
     .await?;
     timings.store_ms = ms(started);
-    Ok((row.into(), timings))
+    let mut prediction = Prediction::from(row);
+    prediction.market = MarketView::of(&odds, prediction.probabilities);
+    Ok((prediction, timings))
 }
 
 /// The outcome of `POST /api/predictions` with its idempotency handling.
@@ -297,7 +411,12 @@ pub async fn get(services: &Services, user: &AuthUser, id: PredictionId) -> Resu
         .fetch_optional(pool)
         .await?;
     match row {
-        Some(r) if user.is_admin() || r.user_id == Some(user.id.0) => Ok(r.into()),
+        Some(r) if user.is_admin() || r.user_id == Some(user.id.0) => {
+            let mut p = [Prediction::from(r)];
+            attach_market(pool, &mut p).await?;
+            let [p] = p;
+            Ok(p)
+        }
         _ => Err(ApiError::NotFound(format!("no prediction {id}"))),
     }
 }
@@ -334,5 +453,7 @@ pub async fn list(services: &Services, user: &AuthUser, query: &PredictionsQuery
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| Cursor::new(r.created_at, r.id).encode()) } else { None };
-    Ok(PredictionPage { items: rows.into_iter().map(Prediction::from).collect(), next_cursor })
+    let mut items: Vec<Prediction> = rows.into_iter().map(Prediction::from).collect();
+    attach_market(pool, &mut items).await?;
+    Ok(PredictionPage { items, next_cursor })
 }

@@ -136,7 +136,7 @@ impl ModelCache {
     /// The cache key of the model for `strategy` at the match's kick-off.
     pub fn key(strategy: Strategy, ctx: &MatchContext) -> String {
         let artifact = match strategy {
-            Strategy::MlModel => format!(
+            Strategy::MlModel | Strategy::Market => format!(
                 "{}|{}",
                 ctx.ml_version.as_deref().unwrap_or("-"),
                 ctx.ml_artifact_sha256.as_deref().unwrap_or("-")
@@ -211,13 +211,13 @@ impl ModelCache {
 
     async fn fit(&self, services: &Services, strategy: Strategy, ctx: &MatchContext) -> Result<FittedModel, ApiError> {
         let pool = services.db.pool().await?;
-        let with_odds = strategy == Strategy::MlModel;
+        let with_odds = strategy.needs_artifact();
         let query = HistoryQuery { competition_id: Some(ctx.competition_id), before: Some(ctx.kickoff_at), with_odds };
         let history = history::load(pool, query).await?;
         let as_of = ctx.kickoff_at.naive_utc();
-        let artifact = match strategy {
-            Strategy::MlModel => Some(self.artifact(services, ctx, &history).await?),
-            _ => None,
+        let artifact = match strategy.needs_artifact() {
+            true => Some(self.artifact(services, ctx, &history).await?),
+            false => None,
         };
         self.fits.fetch_add(1, Ordering::SeqCst);
         let model = tokio::task::spawn_blocking(move || {
@@ -251,7 +251,9 @@ impl ModelCache {
         let history = history.to_vec();
         let config = train_config(&history);
         self.trainings.fetch_add(1, Ordering::SeqCst);
-        let trained = tokio::task::spawn_blocking(move || engine::ml_model::train_artifact(&history, as_of, &config))
+        // Too short a history for an artifact of its own: the engine's prior artifact (other
+        // competitions' data) when it predates the kick-off.
+        let trained = tokio::task::spawn_blocking(move || engine::ml_model::train_or_prior(&history, as_of, &config))
             .await
             .map_err(ApiError::internal)?;
         let artifact = match trained {
