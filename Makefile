@@ -11,11 +11,13 @@ WATCH_PORT ?= 9000
 # Instances per function that `cargo lambda watch` may run at once (Lambda scales out; one instance
 # serialises every request of a function behind the previous one).
 WATCH_CONCURRENCY ?= 4
+# Rounds of each token race of `make attack`.
+ATTACK_ROUNDS ?= 100
 FUNCTIONS := $(notdir $(wildcard functions/*))
 # Every recipe that needs the local stack reads its environment from here.
 LOAD_ENV = set -a; . ./$(ENV_FILE); set +a
 
-.PHONY: help dev up stop services db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart clean-test-dbs
+.PHONY: help dev up stop services db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart clean-test-dbs attack
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +47,9 @@ endif
 dev: db ## set up everything and run the service in the foreground on 127.0.0.1:9000 (Ctrl-C to stop the functions)
 	@cargo build --quiet $(addprefix -p ,$(FUNCTIONS))
 	@$(LOAD_ENV); exec $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --concurrency $(WATCH_CONCURRENCY) --env-file $(ENV_FILE)
+
+attack: ## the hostile-client suite against the stack of `make up` (one line per attack; non-zero exit when one succeeds)
+	@python3 infra/attack/attack.py --base http://$(WATCH_ADDR):$(WATCH_PORT) --rounds $(ATTACK_ROUNDS)
 
 stop: ## stop what `make dev` / `make up` started
 	@$(STACK) stop

@@ -9,13 +9,19 @@
 //! before the first client exists (with both `ring` and `aws-lc-rs` compiled in by other
 //! dependencies, rustls cannot pick one by itself and would panic on the first TLS connection).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use redis::{AsyncCommands, IntoConnectionInfo, aio::ConnectionManager, aio::ConnectionManagerConfig};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::OnceCell;
 
-use crate::config::CacheConfig;
+use crate::{
+    config::{CacheConfig, SecretSource},
+    secrets::SecretStore,
+};
 
 /// Every key this service writes starts with this prefix.
 pub const KEY_PREFIX: &str = "fp:";
@@ -28,32 +34,63 @@ pub enum CacheError {
     Redis(#[from] redis::RedisError),
     #[error("cache URL is invalid")]
     InvalidUrl,
+    #[error("the cache's AUTH token cannot be read")]
+    Auth,
 }
 
 /// The cache adapter: a Redis connection manager created on first use, which reconnects by
 /// itself after a failure.
 pub struct Cache {
-    client: Option<redis::Client>,
+    info: Option<redis::ConnectionInfo>,
+    auth: Option<SecretSource>,
+    secrets: Option<Arc<SecretStore>>,
     timeout: Duration,
     manager: OnceCell<ConnectionManager>,
 }
 
 impl Cache {
-    /// No network I/O: the connection is opened on first use.
+    /// No network I/O: the connection is opened on first use. An AUTH token in Secrets Manager
+    /// needs [`Cache::with_secrets`].
     pub fn new(config: &CacheConfig) -> Self {
-        Self { client: redis::Client::open(config.cache_url()).ok(), timeout: config.timeout, manager: OnceCell::new() }
+        Self {
+            info: config.cache_url().into_connection_info().ok(),
+            auth: config.auth.clone(),
+            secrets: None,
+            timeout: config.timeout,
+            manager: OnceCell::new(),
+        }
+    }
+
+    /// A cache whose AUTH token (`REDIS_AUTH_SECRET_ARN`) is read from Secrets Manager on the
+    /// first connection.
+    pub fn with_secrets(config: &CacheConfig, secrets: Arc<SecretStore>) -> Self {
+        Self { secrets: Some(secrets), ..Self::new(config) }
+    }
+
+    async fn client(&self) -> Result<redis::Client, CacheError> {
+        let mut info = self.info.clone().ok_or(CacheError::InvalidUrl)?;
+        match &self.auth {
+            None => {}
+            Some(SecretSource::Plain(password)) => info.redis.password = Some(password.expose().to_string()),
+            Some(source) => {
+                let secrets = self.secrets.as_ref().ok_or(CacheError::Auth)?;
+                let token = secrets.resolve(source).await.map_err(|_| CacheError::Auth)?;
+                info.redis.password = Some(token.expose().to_string());
+            }
+        }
+        Ok(redis::Client::open(info)?)
     }
 
     async fn connection(&self) -> Result<ConnectionManager, CacheError> {
-        let client = self.client.as_ref().ok_or(CacheError::InvalidUrl)?;
         let manager = self
             .manager
             .get_or_try_init(|| async {
+                let client = self.client().await?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(self.timeout)
                     .set_response_timeout(self.timeout)
                     .set_number_of_retries(1);
-                bounded(self.timeout, ConnectionManager::new_with_config(client.clone(), config)).await
+                bounded(self.timeout, ConnectionManager::new_with_config(client, config)).await
             })
             .await?;
         Ok(manager.clone())
@@ -91,6 +128,23 @@ impl Cache {
         let result: Result<(), CacheError> = async {
             let mut conn = self.connection().await?;
             bounded(self.timeout, conn.set_ex(prefixed(key), bytes, ttl.as_secs().max(1))).await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, key, "cache write failed");
+        }
+    }
+
+    /// Stores a JSON value with a time to live only when the key is absent (`SET NX EX`): a
+    /// reader filling the cache from the source cannot overwrite what a writer published after
+    /// changing the source. A failure is logged and otherwise ignored.
+    pub async fn set_json_if_absent<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        let Ok(bytes) = serde_json::to_vec(value) else { return };
+        let result: Result<Option<String>, CacheError> = async {
+            let mut conn = self.connection().await?;
+            let cmd =
+                redis::cmd("SET").arg(prefixed(key)).arg(bytes).arg("NX").arg("EX").arg(ttl.as_secs().max(1)).clone();
+            bounded(self.timeout, cmd.query_async(&mut conn)).await
         }
         .await;
         if let Err(error) = result {
@@ -139,7 +193,7 @@ impl CacheConfig {
 mod tests {
     use std::time::Duration;
 
-    use redis::{ConnectionAddr, IntoConnectionInfo};
+    use redis::ConnectionAddr;
 
     use super::*;
     use crate::secret::Secret;
@@ -166,8 +220,9 @@ mod tests {
         let cache = Cache::new(&CacheConfig {
             url: Secret::new("rediss://cache.invalid:6379".to_string()),
             timeout: Duration::from_millis(50),
+            auth: None,
         });
-        assert!(cache.client.is_some(), "a rediss:// URL must give a client, not InvalidUrl");
+        assert!(cache.info.is_some(), "a rediss:// URL must give a client, not InvalidUrl");
         // redis builds its TLS configuration with `ClientConfig::builder()`, which panics when
         // the crate features enable two providers (or none) and nobody installed one: with
         // aws-lc-rs alone it picks that, with no `install_default` anywhere.
@@ -192,6 +247,7 @@ mod tests {
         let cache = Cache::new(&CacheConfig {
             url: Secret::new(format!("rediss://localhost:{port}")),
             timeout: Duration::from_millis(300),
+            auth: None,
         });
         let value: Option<String> = cache.get_json("k").await;
         assert_eq!(value, None);

@@ -85,6 +85,9 @@ pub struct CacheConfig {
     pub url: Secret,
     /// `REDIS_TIMEOUT_MS`, default 300: connect and response timeout of each command.
     pub timeout: Duration,
+    /// `REDIS_AUTH_SECRET_ARN` (deployed: the ElastiCache AUTH token) or `REDIS_PASSWORD`; none
+    /// locally.
+    pub auth: Option<SecretSource>,
 }
 
 /// Names of the AWS resources the functions use. The endpoint of the AWS clients comes from the
@@ -113,10 +116,17 @@ pub struct JwtConfig {
 pub struct AuthConfig {
     /// `REGISTRATION_OPEN`, default true: whether `POST /api/auth/register` accepts new accounts.
     pub registration_open: bool,
-    /// `LOGIN_MAX_FAILURES`, default 5: failed logins per username within the window before 429.
+    /// `LOGIN_MAX_FAILURES`, default 5: login attempts for one username from one source address
+    /// within the window before that pair gets 429 (a success gives its attempt back).
     pub login_max_failures: u32,
-    /// `LOGIN_MAX_FAILURES_PER_IP`, default 20: failed logins per source IP within the window.
+    /// `LOGIN_MAX_FAILURES_PER_IP`, default 50: attempts from one source address, across
+    /// usernames, within the window before that address gets 429.
     pub login_max_failures_per_ip: u32,
+    /// `LOGIN_ACCOUNT_BUDGET`, default 20: attempts for one username from all sources within the
+    /// window before that account is slowed to one attempt per `login_account_backoff`.
+    pub login_account_budget: u32,
+    /// `LOGIN_ACCOUNT_BACKOFF_SECS`, default 30.
+    pub login_account_backoff: Duration,
     /// `LOGIN_FAILURE_WINDOW_SECS`, default 900 (15 minutes).
     pub login_failure_window: Duration,
 }
@@ -178,6 +188,11 @@ impl Config {
         let cache = CacheConfig {
             url: Secret::new(redis_url),
             timeout: Duration::from_millis(env.parse_or("REDIS_TIMEOUT_MS", 300u64)?),
+            auth: match (env.get("REDIS_AUTH_SECRET_ARN"), env.get("REDIS_PASSWORD")) {
+                (Some(arn), _) => Some(SecretSource::SecretsManager { arn }),
+                (None, Some(password)) => Some(SecretSource::Plain(Secret::new(password))),
+                (None, None) => None,
+            },
         };
         let aws = AwsResources {
             table_name: env.required("TABLE_NAME", " (the DynamoDB table)")?,
@@ -199,15 +214,22 @@ impl Config {
         let auth = AuthConfig {
             registration_open: env.parse_or("REGISTRATION_OPEN", true)?,
             login_max_failures: env.parse_or("LOGIN_MAX_FAILURES", 5u32)?,
-            login_max_failures_per_ip: env.parse_or("LOGIN_MAX_FAILURES_PER_IP", 20u32)?,
+            login_max_failures_per_ip: env.parse_or("LOGIN_MAX_FAILURES_PER_IP", 50u32)?,
+            login_account_budget: env.parse_or("LOGIN_ACCOUNT_BUDGET", 20u32)?,
+            login_account_backoff: Duration::from_secs(env.parse_or("LOGIN_ACCOUNT_BACKOFF_SECS", 30u64)?),
             login_failure_window: Duration::from_secs(env.parse_or("LOGIN_FAILURE_WINDOW_SECS", 900u64)?),
         };
-        if auth.login_max_failures == 0 || auth.login_max_failures_per_ip == 0 || auth.login_failure_window.is_zero() {
+        if auth.login_max_failures == 0
+            || auth.login_max_failures_per_ip == 0
+            || auth.login_account_budget == 0
+            || auth.login_account_backoff.is_zero()
+            || auth.login_failure_window.is_zero()
+        {
             return Err(ConfigError::Invalid {
                 var: "LOGIN_MAX_FAILURES",
-                reason:
-                    "LOGIN_MAX_FAILURES, LOGIN_MAX_FAILURES_PER_IP and LOGIN_FAILURE_WINDOW_SECS must be at least 1"
-                        .into(),
+                reason: "LOGIN_MAX_FAILURES, LOGIN_MAX_FAILURES_PER_IP, LOGIN_ACCOUNT_BUDGET, \
+                         LOGIN_ACCOUNT_BACKOFF_SECS and LOGIN_FAILURE_WINDOW_SECS must be at least 1"
+                    .into(),
             });
         }
         Ok(Self {

@@ -46,6 +46,11 @@ pub struct S3Import {
 /// S3 keys the import reads (the function's IAM policy allows `s3:GetObject` on this prefix only).
 pub const S3_PREFIX: &str = "imports/";
 
+/// The largest file an import reads (a football-data.co.uk season is 100 to 500 KB): a larger
+/// object or file is refused before it is read, so a mistaken or hostile upload cannot exhaust
+/// the function's memory.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The file is not a football-data.co.uk CSV the importer can read (names file, line, column).
@@ -61,16 +66,27 @@ pub enum ImportError {
     KeyOutsidePrefix(String),
     #[error("s3://{bucket}/{key}: {reason}")]
     S3 { bucket: String, key: String, reason: String },
+    #[error("{source_name}: {bytes} bytes is more than the {MAX_FILE_BYTES} an import reads")]
+    TooLarge { source_name: String, bytes: u64 },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
 
 impl ImportError {
-    /// True for failures of a dependency (retrying may succeed), false for bad input.
+    /// True for failures of a dependency (retrying may succeed), false for bad input, including
+    /// data the database refuses (a constraint violation or a value out of range: SQLSTATE
+    /// classes 22 and 23), which no retry would change.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ImportError::Database(_))
-            || matches!(self, ImportError::S3 { reason, .. } if !reason.contains("NoSuchKey"))
+        match self {
+            ImportError::Database(e) => !refused_data(e),
+            ImportError::S3 { reason, .. } => !reason.contains("NoSuchKey"),
+            _ => false,
+        }
     }
+}
+
+fn refused_data(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
 }
 
 /// What one file did.
@@ -119,8 +135,13 @@ pub async fn import_files(
     for p in paths {
         let p = p.as_ref();
         let name = p.display().to_string();
-        let bytes = std::fs::read(p)
-            .map_err(|e| csv_import::ImportError::Read { source_name: name.clone(), message: e.to_string() })?;
+        let read_err =
+            |e: std::io::Error| csv_import::ImportError::Read { source_name: name.clone(), message: e.to_string() };
+        let size = std::fs::metadata(p).map_err(read_err)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(ImportError::TooLarge { source_name: name, bytes: size });
+        }
+        let bytes = std::fs::read(p).map_err(read_err)?;
         inputs.push((name, bytes));
     }
     run(pool, inputs, competition.as_deref()).await
@@ -140,8 +161,20 @@ pub async fn import_s3(pool: &PgPool, s3: &aws_sdk_s3::Client, object: &S3Import
         .send()
         .await
         .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
-    let bytes = out.body.collect().await.map_err(|e| s3_err(e.to_string()))?.into_bytes().to_vec();
     let name = format!("s3://{}/{}", object.bucket, object.key);
+    let too_large = |bytes: u64| ImportError::TooLarge { source_name: name.clone(), bytes };
+    if let Some(len) = out.content_length.filter(|n| *n as u64 > MAX_FILE_BYTES) {
+        return Err(too_large(len as u64));
+    }
+    // Read in chunks and stop past the cap, whatever the object's declared length said.
+    let mut body = out.body;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.try_next().await.map_err(|e| s3_err(e.to_string()))? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
+    }
     run(pool, vec![(name, bytes)], competition.as_deref()).await
 }
 

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::{
-    auth::{AuthUser, Role, TokenKeys},
+    auth::{AuthUser, IdentityHasher, Role, TokenKeys},
     aws::AwsClients,
     cache::Cache,
     config::Config,
     db::Database,
     http::ApiError,
+    ids::UserId,
     secrets::SecretStore,
 };
 
@@ -27,6 +28,9 @@ pub struct ServicesInner {
     pub aws: Arc<AwsClients>,
     pub secrets: Arc<SecretStore>,
     token_keys: OnceCell<TokenKeys>,
+    identity: OnceCell<IdentityHasher>,
+    /// Separates the cache entries of different databases sharing one Redis (tests).
+    cache_scope: String,
 }
 
 impl Services {
@@ -34,8 +38,18 @@ impl Services {
         let aws = Arc::new(AwsClients::new());
         let secrets = Arc::new(SecretStore::new(aws.clone()));
         let db = Database::new(config.database.clone(), secrets.clone());
-        let cache = Cache::new(&config.cache);
-        Self(Arc::new(ServicesInner { config, db, cache, aws, secrets, token_keys: OnceCell::new() }))
+        let cache = Cache::with_secrets(&config.cache, secrets.clone());
+        let cache_scope = cache_scope(&config);
+        Self(Arc::new(ServicesInner {
+            config,
+            db,
+            cache,
+            aws,
+            secrets,
+            token_keys: OnceCell::new(),
+            identity: OnceCell::new(),
+            cache_scope,
+        }))
     }
 
     /// Services around an existing database pool (tests and tools).
@@ -43,9 +57,29 @@ impl Services {
         let aws = Arc::new(AwsClients::new());
         let secrets = Arc::new(SecretStore::new(aws.clone()));
         let db = Database::from_pool(pool, config.database.clone(), secrets.clone());
-        let cache = Cache::new(&config.cache);
-        Self(Arc::new(ServicesInner { config, db, cache, aws, secrets, token_keys: OnceCell::new() }))
+        let cache = Cache::with_secrets(&config.cache, secrets.clone());
+        let cache_scope = cache_scope(&config);
+        Self(Arc::new(ServicesInner {
+            config,
+            db,
+            cache,
+            aws,
+            secrets,
+            token_keys: OnceCell::new(),
+            identity: OnceCell::new(),
+            cache_scope,
+        }))
     }
+}
+
+/// A short digest of where the database is: one value for every function of a deployment.
+fn cache_scope(config: &Config) -> String {
+    use sha2::Digest;
+    let source = match &config.database.source {
+        crate::config::SecretSource::Plain(url) => url.expose().to_string(),
+        crate::config::SecretSource::SecretsManager { arn } => arn.clone(),
+    };
+    hex::encode(&sha2::Sha256::digest(source.as_bytes())[..6])
 }
 
 impl ServicesInner {
@@ -64,20 +98,91 @@ impl ServicesInner {
             .await
     }
 
-    /// The caller as the database knows them now: a deleted or deactivated account is refused at
-    /// its next request, and a role change applies at once.
-    pub async fn check_account(&self, claimed: AuthUser) -> Result<AuthUser, ApiError> {
-        let pool = self.db.pool().await?;
-        let row: Option<(String, bool)> = sqlx::query_as("SELECT role, is_active FROM users WHERE id = $1")
-            .bind(claimed.id.0)
-            .fetch_optional(pool)
-            .await?;
-        match row {
-            Some((role, true)) => Ok(AuthUser { id: claimed.id, role: Role::parse(&role).unwrap_or(Role::User) }),
-            Some((_, false)) => Err(ApiError::Unauthorized("account is deactivated".into())),
+    /// The keyed hash of usernames for logs and throttle keys ([`IdentityHasher`]), its key
+    /// derived from the JWT signing key on first use.
+    pub async fn identity(&self) -> Result<&IdentityHasher, ApiError> {
+        self.identity
+            .get_or_try_init(|| async {
+                let key = self
+                    .secrets
+                    .resolve(&self.config.jwt.signing_key)
+                    .await
+                    .map_err(|e| ApiError::unavailable("secrets", e))?;
+                Ok(IdentityHasher::new(&key))
+            })
+            .await
+    }
+
+    /// The caller as the account is now: a deleted or deactivated account, or a token issued
+    /// before the account's token version was bumped (logout, deactivation, a role change, a
+    /// reused refresh token), is refused; a role change applies at once. Answered from Redis
+    /// when it can ([`ServicesInner::account_state`]): no database round trip per request.
+    pub async fn check_account(&self, claimed: AuthUser, token_version: i64) -> Result<AuthUser, ApiError> {
+        match self.account_state(claimed.id).await? {
+            Some(s) if !s.is_active => Err(ApiError::Unauthorized("account is deactivated".into())),
+            Some(s) if s.token_version != token_version => {
+                Err(ApiError::Unauthorized("session ended: log in again".into()))
+            }
+            Some(s) => Ok(AuthUser { id: claimed.id, role: s.role }),
             None => Err(ApiError::Unauthorized("invalid token".into())),
         }
     }
+
+    fn account_key(&self, id: UserId) -> String {
+        format!("auth:account:{}:{}", self.cache_scope, id.0)
+    }
+
+    /// An account's role, active flag and token version: from Redis (60 s), else from the
+    /// database, then offered to Redis only if no writer has published in between (`SET NX`).
+    pub async fn account_state(&self, id: UserId) -> Result<Option<AccountState>, ApiError> {
+        let key = self.account_key(id);
+        if let Some(state) = self.cache.get_json::<AccountState>(&key).await {
+            return Ok(Some(state));
+        }
+        let state = self.load_account_state(id).await?;
+        if let Some(state) = &state {
+            self.cache.set_json_if_absent(&key, state, ACCOUNT_STATE_TTL).await;
+        }
+        Ok(state)
+    }
+
+    async fn load_account_state(&self, id: UserId) -> Result<Option<AccountState>, ApiError> {
+        let pool = self.db.pool().await?;
+        let row: Option<(String, bool, i64)> =
+            sqlx::query_as("SELECT role, is_active, token_version FROM users WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?;
+        Ok(row.map(|(role, is_active, token_version)| AccountState {
+            role: Role::parse(&role).unwrap_or(Role::User),
+            is_active,
+            token_version,
+        }))
+    }
+
+    /// After a committed change of an account (its token version, role or active flag): the
+    /// fresh state overwrites the cached one, so the next request of an old token is refused.
+    /// If Redis cannot be written the entry is deleted; if that fails too, the 60 s TTL bounds
+    /// how long an old token keeps working (logged).
+    pub async fn publish_account_state(&self, id: UserId) {
+        let key = self.account_key(id);
+        match self.load_account_state(id).await {
+            Ok(Some(state)) => self.cache.set_json(&key, &state, ACCOUNT_STATE_TTL).await,
+            _ => self.cache.delete(&[key]).await,
+        }
+    }
+}
+
+/// How long an account's state is cached: the longest an old token can outlive its revocation
+/// when Redis took the read but refused the write that published the change.
+pub const ACCOUNT_STATE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What every request checks of its caller's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccountState {
+    pub role: Role,
+    pub is_active: bool,
+    pub token_version: i64,
 }
 
 impl std::ops::Deref for Services {

@@ -71,6 +71,8 @@ pub struct Credentials {
     pub role: Role,
     pub is_active: bool,
     pub password_hash: String,
+    /// The version its access tokens carry ([`crate::auth::Claims::ver`]).
+    pub token_version: i64,
 }
 
 // ----- validation -------------------------------------------------------------------------------
@@ -165,16 +167,17 @@ pub async fn get_by_username(pool: &PgPool, username: &str) -> Result<Option<Use
 
 /// The credentials of `username`, if such an account exists.
 pub async fn credentials(pool: &PgPool, username: &str) -> Result<Option<Credentials>, ApiError> {
-    let row: Option<(i64, String, bool, String)> =
-        sqlx::query_as("SELECT id, role, is_active, password_hash FROM users WHERE username = $1")
+    let row: Option<(i64, String, bool, String, i64)> =
+        sqlx::query_as("SELECT id, role, is_active, password_hash, token_version FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(id, role, is_active, password_hash)| Credentials {
+    Ok(row.map(|(id, role, is_active, password_hash, token_version)| Credentials {
         id: UserId(id),
         role: Role::parse(&role).unwrap_or(Role::User),
         is_active,
         password_hash,
+        token_version,
     }))
 }
 
@@ -276,8 +279,9 @@ impl From<ChangeError> for ApiError {
     }
 }
 
-/// Changes role and/or active flag. Deactivating revokes every refresh token of the account (its
-/// access tokens already fail at the next request: every request checks the account). The last
+/// Changes role and/or active flag. Deactivating revokes every refresh token of the account and
+/// bumps its token version (its access tokens fail at the next request). The caller publishes the
+/// new state to the cache after this returns ([`crate::Services::publish_account_state`]). The last
 /// active admin can be neither demoted nor deactivated, so the system never locks its admins out.
 pub async fn update(pool: &PgPool, id: UserId, change: UserChange) -> Result<User, ChangeError> {
     let mut tx = pool.begin().await?;
@@ -314,6 +318,7 @@ pub async fn update(pool: &PgPool, id: UserId, change: UserChange) -> Result<Use
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
+        crate::auth::session::bump_token_version(&mut tx, id).await?;
     }
     tx.commit().await?;
     Ok(row.into())

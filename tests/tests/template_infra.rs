@@ -648,3 +648,72 @@ fn check_guarded(
         },
     }
 }
+
+#[test]
+fn the_cache_requires_an_auth_token_from_secrets_manager_that_every_function_may_read() {
+    let template = template();
+    let all = resources(&template);
+    let token = render(&all["CacheReplicationGroup"]["Properties"]["AuthToken"]);
+    assert_eq!(token, "Sub {{resolve:secretsmanager:${CacheAuthToken}:SecretString}}", "Valkey AUTH from the secret");
+    assert_eq!(all["CacheAuthToken"]["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    let global = &template["Globals"]["Function"]["Environment"]["Variables"]["REDIS_AUTH_SECRET_ARN"];
+    assert_eq!(render(global), "Ref CacheAuthToken");
+    for (id, function) in functions(&template) {
+        let reads: BTreeSet<String> = policy_statements(&function)
+            .iter()
+            .filter(|s| one_or_many(&s["Action"]).iter().any(|a| a.as_str() == Some("secretsmanager:GetSecretValue")))
+            .flat_map(|s| one_or_many(&s["Resource"]))
+            .map(|r| render(&r))
+            .collect();
+        assert!(reads.contains("Ref CacheAuthToken"), "{id} cannot read the cache's AUTH token");
+        let env = function_env(&template, &id, &BTreeMap::new());
+        assert!(config_of(&env).cache.auth.is_some(), "{id} connects to the cache without AUTH");
+    }
+}
+
+#[test]
+fn each_function_reaches_only_its_own_dynamodb_items() {
+    let template = template();
+    let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("AuthFunction", vec!["throttle#*"]),
+        ("PredictionsFunction", vec!["idem#*"]),
+        ("IngestFunction", vec!["job#ingest#*", "job#import#*"]),
+        ("SettleFunction", vec!["job#settle#*"]),
+        ("TrainFunction", vec!["job#train#*"]),
+        ("BackupFunction", vec!["job#backup#*", "job#restore#*", "job#verify#*"]),
+    ]);
+    for (id, function) in functions(&template) {
+        let statements: Vec<Value> = policy_statements(&function)
+            .into_iter()
+            .filter(|s| {
+                one_or_many(&s["Action"]).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("dynamodb:")))
+            })
+            .collect();
+        let Some(prefixes) = expected.get(id.as_str()) else {
+            assert!(statements.is_empty(), "{id} may use the DynamoDB table but needs none of it");
+            continue;
+        };
+        assert!(!statements.is_empty(), "{id}: no DynamoDB statement");
+        for s in statements {
+            let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            let keys: Vec<String> = one_or_many(keys).iter().filter_map(|k| k.as_str().map(str::to_string)).collect();
+            assert_eq!(&keys, prefixes, "{id}: dynamodb:LeadingKeys");
+        }
+    }
+    // The code writes exactly those prefixes.
+    assert!(shared::throttle::KEY_PREFIX.starts_with("throttle#"));
+}
+
+#[test]
+fn the_cors_origin_is_required_and_never_a_wildcard_outside_dev() {
+    let template = template();
+    assert_eq!(template["Parameters"]["AllowedOrigin"]["Default"].as_str(), Some(""), "no `*` default");
+    let rule = &template["Rules"]["CorsOriginNamedOutsideDev"];
+    assert_eq!(render(&rule["RuleCondition"]), "Not Equals Ref Environment,dev", "{rule:?}");
+    let asserts = render(&rule["Assertions"]);
+    assert!(asserts.contains("AllowedOrigin"), "{asserts}");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows/deploy.yml");
+    let deploy = std::fs::read_to_string(path).unwrap();
+    assert!(deploy.contains("AllowedOrigin=${{ vars.ALLOWED_ORIGIN_STAGING }}"));
+    assert!(deploy.contains("AllowedOrigin=${{ vars.ALLOWED_ORIGIN_PROD }}"));
+}

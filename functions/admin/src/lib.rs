@@ -53,6 +53,8 @@ async fn update_user(
     change.validate()?;
     let pool = services.db.pool().await?;
     let user = users::update(pool, id, change).await?;
+    // The new role, active flag and token version apply at the caller's next request.
+    services.publish_account_state(id).await;
     tracing::info!(
         admin_id = %admin.id,
         user_id = %user.id,

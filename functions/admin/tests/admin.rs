@@ -22,7 +22,7 @@ struct Stack {
 }
 
 async fn token(services: &Services, id: UserId, role: Role) -> String {
-    services.token_keys().await.unwrap().issue(id, role, Utc::now()).0
+    services.token_keys().await.unwrap().issue(id, role, 0, Utc::now()).0
 }
 
 async fn add_user(db: &TestDatabase, name: &str, role: Role) -> UserId {

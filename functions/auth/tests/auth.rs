@@ -88,7 +88,7 @@ async fn every_bad_token_is_a_401() {
     let name = random_name();
     let user_id = UserId::parse(register(&s.router, &name).await.body["id"].as_str().unwrap()).unwrap();
     let (key, keys) = keys(&s.config);
-    let (good, _) = keys.issue(user_id, Role::User, Utc::now());
+    let (good, _) = keys.issue(user_id, Role::User, 0, Utc::now());
     assert_eq!(me(&s.router, &good).await.status, 200);
 
     let other_key = TokenKeys::new(
@@ -97,15 +97,15 @@ async fn every_bad_token_is_a_401() {
         &s.config.jwt.audience,
     )
     .unwrap();
-    let (wrong_signature, _) = other_key.issue(user_id, Role::User, Utc::now());
+    let (wrong_signature, _) = other_key.issue(user_id, Role::User, 0, Utc::now());
     let payload = good.split('.').nth(1).unwrap();
     let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-    let (expired, _) = keys.issue(user_id, Role::User, Utc::now() - chrono::Duration::hours(2));
+    let (expired, _) = keys.issue(user_id, Role::User, 0, Utc::now() - chrono::Duration::hours(2));
     let (wrong_aud, _) =
-        TokenKeys::new(&key, &s.config.jwt.issuer, "someone-else").unwrap().issue(user_id, Role::User, Utc::now());
+        TokenKeys::new(&key, &s.config.jwt.issuer, "someone-else").unwrap().issue(user_id, Role::User, 0, Utc::now());
     let (wrong_iss, _) =
-        TokenKeys::new(&key, "someone-else", &s.config.jwt.audience).unwrap().issue(user_id, Role::User, Utc::now());
-    let (unknown_user, _) = keys.issue(UserId(999_999), Role::Admin, Utc::now());
+        TokenKeys::new(&key, "someone-else", &s.config.jwt.audience).unwrap().issue(user_id, Role::User, 0, Utc::now());
+    let (unknown_user, _) = keys.issue(UserId(999_999), Role::Admin, 0, Utc::now());
 
     let cases: Vec<(&str, Option<String>)> = vec![
         ("missing", None),
@@ -132,8 +132,12 @@ async fn every_bad_token_is_a_401() {
         .unwrap();
     assert_eq!(send(&s.router, req).await.status, 401);
 
-    // A deactivated account's token stops working at the next request.
-    sqlx::query("UPDATE users SET is_active = false WHERE id = $1").bind(user_id.0).execute(&s.db.pool).await.unwrap();
+    // A deactivated account's token stops working at the next request (the change is published
+    // to the cache the request reads, as the admin function does).
+    let services = Services::with_pool(s.config.clone(), s.db.pool.clone());
+    let change = shared::users::UserChange { role: None, is_active: Some(false) };
+    shared::users::update(&s.db.pool, user_id, change).await.unwrap();
+    services.publish_account_state(user_id).await;
     let res = me(&s.router, &good).await;
     assert_eq!(res.status, 401, "{}", res.text);
     // And it cannot log in: the same answer as a wrong password.
@@ -173,19 +177,235 @@ async fn repeated_failures_are_throttled_with_retry_after_even_for_the_right_pas
     let name = random_name();
     register(&s.router, &name).await;
 
+    let ip = random_ip();
     for i in 0..5 {
-        let res = login(&s.router, &name, "wrong password!", &random_ip()).await;
+        let res = login(&s.router, &name, "wrong password!", &ip).await;
         assert_eq!(res.status, 401, "attempt {i}: {}", res.text);
     }
-    let res = login(&s.router, &name, "wrong password!", &random_ip()).await;
+    let res = login(&s.router, &name, "wrong password!", &ip).await;
     assert_eq!(res.status, 429, "{}", res.text);
     assert_eq!(res.body["error"]["code"], "too_many_requests");
     let retry: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
-    // The right password is refused too while the username is throttled.
-    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    // The right password is refused too from that address while the pair is throttled...
+    let res = login(&s.router, &name, PASSWORD, &ip).await;
     assert_eq!(res.status, 429, "{}", res.text);
     assert!(res.headers.contains_key("retry-after"));
+    // ...but not from another address: the guesser cannot lock the owner out.
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}
+
+/// Statuses of `n` logins sent at once.
+async fn concurrent_logins(
+    router: &axum::Router,
+    n: usize,
+    name: &str,
+    password: &str,
+    ip: impl Fn(usize) -> String,
+) -> Vec<u16> {
+    let calls = (0..n).map(|i| {
+        let (router, name, password, ip) = (router.clone(), name.to_string(), password.to_string(), ip(i));
+        tokio::spawn(async move { login(&router, &name, &password, &ip).await.status })
+    });
+    let mut statuses = Vec::new();
+    for c in calls.collect::<Vec<_>>() {
+        statuses.push(c.await.unwrap());
+    }
+    statuses
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_wrong_logins_get_at_most_five_401s() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    let ip = random_ip();
+    let statuses = concurrent_logins(&s.router, 20, &name, "wrong password!", |_| ip.clone()).await;
+    println!(
+        "20 concurrent wrong logins, one source: {} x 401, {} x 429",
+        count(&statuses, 401),
+        count(&statuses, 429)
+    );
+    // At most the limit; a reservation that keeps losing races is refused rather than let through.
+    assert!((1..=5).contains(&count(&statuses, 401)), "{statuses:?}");
+    assert_eq!(count(&statuses, 401) + count(&statuses, 429), 20, "{statuses:?}");
+    // A fresh username that does not exist is counted the same way.
+    let statuses = concurrent_logins(&s.router, 20, &random_name(), "wrong password!", |_| ip.clone()).await;
+    assert!(count(&statuses, 401) <= 5, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_from_many_sources_are_paced_per_account_not_blocked() {
+    let s = stack_with(|c| {
+        c.auth.login_account_budget = 5;
+        c.auth.login_account_backoff = Duration::from_secs(2);
+    })
+    .await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    let statuses = concurrent_logins(&s.router, 20, &name, "wrong password!", |_| random_ip()).await;
+    // The budget, plus at most the one paced slot.
+    let failures = count(&statuses, 401);
+    println!("20 concurrent wrong logins, 20 sources, budget 5: {failures} x 401, {} x 429", count(&statuses, 429));
+    assert!((1..=6).contains(&failures), "{statuses:?}");
+    assert_eq!(failures + count(&statuses, 429), 20, "{statuses:?}");
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    if res.status == 429 {
+        let retry: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry <= 2, "paced, not blocked: retry after {retry}");
+        tokio::time::sleep(Duration::from_secs(retry)).await;
+        assert_eq!(login(&s.router, &name, PASSWORD, &random_ip()).await.status, 200);
+    } else {
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_still_logs_in_from_a_second_source_while_the_first_is_hammered() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    sqlx::query("UPDATE users SET role = 'admin' WHERE username = $1").bind(&name).execute(&s.db.pool).await.unwrap();
+    let attacker = random_ip();
+    let hammer = {
+        let (router, name, attacker) = (s.router.clone(), name.clone(), attacker.clone());
+        tokio::spawn(
+            async move { concurrent_logins(&router, 40, &name, "guess-guess-guess", |_| attacker.clone()).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    assert_eq!(res.status, 200, "the admin from elsewhere: {}", res.text);
+    let statuses = hammer.await.unwrap();
+    assert!(count(&statuses, 401) <= 5, "{statuses:?}");
+    // The attacker's address is refused even with the right password; the admin's is not.
+    assert_eq!(login(&s.router, &name, PASSWORD, &attacker).await.status, 429);
+    assert_eq!(login(&s.router, &name, PASSWORD, &random_ip()).await.status, 200);
+}
+
+#[tokio::test]
+async fn logout_ends_the_access_token_at_once() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    let access = res.body["access_token"].as_str().unwrap().to_string();
+    let refresh = res.body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(me(&s.router, &access).await.status, 200);
+    assert_eq!(post(&s.router, "/api/auth/logout", &refresh_body(&refresh), &random_ip()).await.status, 204);
+    let res = me(&s.router, &access).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    // A new login works, and its token is not the old one's version.
+    let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+    assert_eq!(me(&s.router, res.body["access_token"].as_str().unwrap()).await.status, 200);
+}
+
+/// Is any of these tokens still good? (a refresh token that refreshes, an access token that reads
+/// `/api/auth/me`)
+async fn live_tokens(router: &axum::Router, access: &[String], refresh: &[String]) -> Vec<String> {
+    let mut live = Vec::new();
+    for a in access {
+        if me(router, a).await.status == 200 {
+            live.push(format!("access {}", &a[a.len() - 8..]));
+        }
+    }
+    // Newest first: presenting an older, rotated one would revoke the family and hide a live one.
+    for r in refresh.iter().rev() {
+        if post(router, "/api/auth/refresh", &refresh_body(r), "10.0.0.1").await.status == 200 {
+            live.push(format!("refresh {}", &r[..8]));
+        }
+    }
+    live
+}
+
+fn rounds() -> usize {
+    std::env::var("RACE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_racing_logout_never_leaves_a_live_token() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    let (mut refreshed, mut survived) = (0, 0);
+    for round in 0..rounds() {
+        let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let access = res.body["access_token"].as_str().unwrap().to_string();
+        let refresh = res.body["refresh_token"].as_str().unwrap().to_string();
+        let (r, l) = tokio::join!(
+            tokio::spawn({
+                let (router, body) = (s.router.clone(), refresh_body(&refresh));
+                async move { post(&router, "/api/auth/refresh", &body, "10.0.0.1").await }
+            }),
+            tokio::spawn({
+                let (router, body) = (s.router.clone(), refresh_body(&refresh));
+                async move { post(&router, "/api/auth/logout", &body, "10.0.0.1").await }
+            }),
+        );
+        let (r, l) = (r.unwrap(), l.unwrap());
+        assert_eq!(l.status, 204, "round {round}: {}", l.text);
+        let mut access_tokens = vec![access];
+        let mut refresh_tokens = vec![refresh];
+        if r.status == 200 {
+            refreshed += 1;
+            access_tokens.push(r.body["access_token"].as_str().unwrap().to_string());
+            refresh_tokens.push(r.body["refresh_token"].as_str().unwrap().to_string());
+        } else {
+            assert_eq!(r.status, 401, "round {round}: {}", r.text);
+        }
+        let live = live_tokens(&s.router, &access_tokens, &refresh_tokens).await;
+        if !live.is_empty() {
+            survived += 1;
+        }
+    }
+    println!("refresh vs logout: {} rounds, refresh won {refreshed}, a live token after {survived}", rounds());
+    assert_eq!(survived, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_racing_refresh_never_leaves_a_live_token() {
+    let s = stack().await;
+    let name = random_name();
+    register(&s.router, &name).await;
+    let (mut both, mut survived) = (0, 0);
+    for round in 0..rounds() {
+        let res = login(&s.router, &name, PASSWORD, &random_ip()).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let refresh = res.body["refresh_token"].as_str().unwrap().to_string();
+        let call = |router: axum::Router, body: String| {
+            tokio::spawn(async move { post(&router, "/api/auth/refresh", &body, "10.0.0.1").await })
+        };
+        let (a, b) = tokio::join!(
+            call(s.router.clone(), refresh_body(&refresh)),
+            call(s.router.clone(), refresh_body(&refresh))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        if a.status == 200 && b.status == 200 {
+            both += 1;
+        }
+        let mut access_tokens = vec![res.body["access_token"].as_str().unwrap().to_string()];
+        let mut refresh_tokens = vec![refresh];
+        for r in [&a, &b] {
+            if r.status == 200 {
+                access_tokens.push(r.body["access_token"].as_str().unwrap().to_string());
+                refresh_tokens.push(r.body["refresh_token"].as_str().unwrap().to_string());
+            } else {
+                assert_eq!(r.status, 401, "round {round}: {}", r.text);
+            }
+        }
+        if !live_tokens(&s.router, &access_tokens, &refresh_tokens).await.is_empty() {
+            survived += 1;
+        }
+    }
+    println!("refresh vs refresh: {} rounds, both succeeded {both}, a live token after {survived}", rounds());
+    assert_eq!(both, 0);
+    assert_eq!(survived, 0);
 }
 
 #[tokio::test]

@@ -50,6 +50,10 @@ async fn no_password_hash_token_or_key_reaches_the_logs() {
     assert_eq!(post(&s.router, "/api/auth/register", &body.to_string(), &random_ip()).await.status, 201);
     let wrong = "another-Unmistakable-9c1d";
     assert_eq!(login(&s.router, &name, wrong, &random_ip()).await.status, 401);
+    // A password typed into the username field: the failed login logs only a keyed hash of it.
+    let typed = "Passw0rd-typed-as-username-5e2b";
+    assert_eq!(login(&s.router, typed, "x", &random_ip()).await.status, 401);
+    assert_eq!(login(&s.router, typed, "x", &random_ip()).await.status, 401);
     let res = login(&s.router, &name, password, &random_ip()).await;
     assert_eq!(res.status, 200);
     let access = res.body["access_token"].as_str().unwrap().to_string();
@@ -67,6 +71,16 @@ async fn no_password_hash_token_or_key_reaches_the_logs() {
     let (key, _) = keys(&s.config);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("login failed") && logs.contains("login succeeded"), "capture works:\n{logs}");
+    // The two failures of the typed name carry the same hash, so they can still be counted.
+    let hashes: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("login failed"))
+        .filter_map(|l| l.split("username_hash=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(hashes.len(), 3, "{logs}");
+    assert_eq!(hashes[1], hashes[2]);
+    assert_ne!(hashes[0], hashes[1]);
     let hash_tail = hash.rsplit('$').next().unwrap().to_string();
     for (what, secret) in [
         ("password", password.to_string()),
@@ -77,6 +91,8 @@ async fn no_password_hash_token_or_key_reaches_the_logs() {
         ("refresh token", refresh),
         ("rotated refresh token", refresh2),
         ("signing key", key.expose().to_string()),
+        ("username typed on a failed login", typed.to_string()),
+        ("case-folded username typed on a failed login", typed.to_lowercase()),
     ] {
         assert!(!logs.contains(&secret), "the {what} appears in the logs");
     }

@@ -144,3 +144,41 @@ async fn an_s3_object_is_imported_through_the_ingest_event() {
         Ok(_) => panic!("a missing object cannot import"),
     }
 }
+
+#[tokio::test]
+async fn an_oversized_object_and_a_bad_row_are_permanent_errors_that_say_where() {
+    let db = TestDatabase::new().await;
+    let bucket = std::env::var("BACKUP_BUCKET").expect("BACKUP_BUCKET (load .local/stack.env)");
+    let job = common::job(&db, "http://127.0.0.1:9");
+    let s3 = job.services.aws.s3().await;
+    let far = Deadline::after(std::time::Duration::from_secs(60));
+    let run = |key: String| {
+        let input = JobInput {
+            import: Some(S3Import { bucket: bucket.clone(), key, competition: Some("PL".into()) }),
+            ..Default::default()
+        };
+        ingest::run(&job, input, far)
+    };
+
+    // Over the cap: refused before it is read, and not retried.
+    let big = format!("imports/big-{}.csv", uuid::Uuid::new_v4().simple());
+    let body = vec![b'x'; shared::import::MAX_FILE_BYTES as usize + 1];
+    s3.put_object().bucket(&bucket).key(&big).body(body.into()).send().await.expect("put");
+    match run(big.clone()).await {
+        Err(JobError::Permanent(m)) => assert!(m.contains(&big) && m.contains("bytes"), "{m}"),
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+
+    // A value the database would refuse (101 goals): a permanent error naming file, line, column.
+    let bad = format!("imports/bad-{}.csv", uuid::Uuid::new_v4().simple());
+    let text = SMALL.replace("Ipswich,Liverpool,0,2,A", "Ipswich,Liverpool,0,101,A");
+    s3.put_object().bucket(&bucket).key(&bad).body(text.into_bytes().into()).send().await.expect("put");
+    match run(bad.clone()).await {
+        Err(JobError::Permanent(m)) => {
+            assert!(m.contains(&bad) && m.contains("line 3") && m.contains("column 7") && m.contains("FTAG"), "{m}")
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM matches").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(written, 0, "nothing of a bad file is written");
+}

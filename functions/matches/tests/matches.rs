@@ -22,7 +22,7 @@ async fn token(services: &Services, db: &TestDatabase, username: &str) -> String
         .await
         .expect("user");
     let keys = services.token_keys().await.expect("keys");
-    keys.issue(UserId(id), Role::User, Utc::now()).0
+    keys.issue(UserId(id), Role::User, 0, Utc::now()).0
 }
 
 async fn get(router: &Router, uri: &str, token: &str) -> TestResponse {

@@ -25,7 +25,7 @@ async fn token(services: &Services, db: &TestDatabase, username: &str) -> String
         .await
         .expect("user");
     let role = if role == "admin" { Role::Admin } else { Role::User };
-    services.token_keys().await.expect("keys").issue(UserId(id), role, Utc::now()).0
+    services.token_keys().await.expect("keys").issue(UserId(id), role, 0, Utc::now()).0
 }
 
 async fn add_user(db: &TestDatabase, username: &str) {
@@ -306,4 +306,29 @@ async fn predictions_work_while_redis_is_down() {
 
 fn uuid_like() -> String {
     format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+#[tokio::test]
+async fn ml_model_for_played_matches_uses_a_stored_artifact_and_the_cache_stays_bounded() {
+    let db = seeded().await;
+    let services = test_support::services(&db);
+    let user = token(&services, &db, "test_user").await;
+    let models = Arc::new(ModelCache::new());
+    let router = predictions::router_with(services, models.clone());
+    // Played matches of many different kick-offs: each would have trained an artifact on request.
+    let played: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT ON (kickoff_at) id FROM matches WHERE status = 'FINISHED' ORDER BY kickoff_at DESC, id LIMIT 6",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(played.len(), 6);
+    for m in played {
+        let res =
+            post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": "ml_model"}), None).await;
+        assert_eq!(res.status, 201, "{}", res.text);
+    }
+    assert_eq!(models.trainings(), 0, "an artifact was trained on request for a played match");
+    let (_, artifacts) = models.held();
+    assert!(artifacts <= 16, "{artifacts} artifacts held");
 }

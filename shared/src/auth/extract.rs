@@ -58,8 +58,8 @@ where
             _ => ApiError::Unauthorized("invalid token".into()),
         })?;
         let user = AuthUser { id: claims.sub, role: claims.role };
-        // The account must still exist and be active, with the role the token claims.
-        services.check_account(user).await
+        // The account must still exist and be active, and the token of its current version.
+        services.check_account(user, claims.ver).await
     }
 }
 

@@ -188,8 +188,11 @@ async fn verify_blocking(password: Secret, stored: Option<String>) -> Result<boo
     .map_err(ApiError::internal)
 }
 
-/// Logs in: 429 while the username or the address is throttled (even with the right password),
-/// 401 with one message for an unknown user, a wrong password or a deactivated account.
+/// Logs in. The attempt is reserved in the throttle before the password is verified: 429 (even
+/// with the right password) when this username from this address, or this address, is over its
+/// limit, or while the username is paced ([`crate::throttle`]); 401 with one message for an
+/// unknown user, a wrong password or a deactivated account. Logs name the username only by its
+/// keyed hash.
 pub async fn login(
     services: &Services,
     username: &str,
@@ -197,12 +200,13 @@ pub async fn login(
     source_ip: &str,
 ) -> Result<TokenPair, ApiError> {
     let now = Utc::now();
-    let subjects = [Subject::Username(username.to_string()), Subject::SourceIp(source_ip.to_string())];
+    let who = services.identity().await?.username(username);
+    let subjects = Subject::of_attempt(&who, source_ip);
     let dynamodb = services.aws.dynamodb().await;
     let throttle = LoginThrottle::new(dynamodb, &services.config.aws.table_name, &services.config.auth);
-    if let Err(e) = throttle.check(&subjects, now.timestamp()).await {
+    if let Err(e) = throttle.reserve(&subjects, now.timestamp()).await {
         if matches!(e, ApiError::TooManyRequests { .. }) {
-            login_failure(username, source_ip, "throttled");
+            login_failure(&who, source_ip, "throttled");
         }
         return Err(e);
     }
@@ -220,36 +224,53 @@ pub async fn login(
                 Some(c) if !c.is_active && matches => "inactive",
                 Some(_) => "wrong_password",
             };
-            throttle.record_failure(&subjects, now.timestamp()).await?;
-            login_failure(username, source_ip, reason);
+            // The reservation stays: it was a failed attempt.
+            login_failure(&who, source_ip, reason);
             return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
         }
     };
 
-    throttle.reset(&Subject::Username(username.to_string())).await?;
+    throttle.succeeded(&subjects).await?;
     users::record_login(pool, account.id).await?;
-    let pair = issue_pair(services, account.id, account.role, Uuid::new_v4(), now).await?;
+    let keys = services.token_keys().await?;
+    let refresh = insert_refresh_token(&mut *pool.acquire().await?, account.id, Uuid::new_v4(), now).await?;
+    let pair = access_pair(keys, account.id, account.role, account.token_version, &refresh, now);
     tracing::info!(user_id = %account.id, source_ip, "login succeeded");
     Ok(pair)
 }
 
-fn login_failure(username: &str, source_ip: &str, reason: &'static str) {
-    // Never the password: only who, from where and why.
-    tracing::warn!(username, source_ip, reason, "login failed");
+fn login_failure(username_hash: &str, source_ip: &str, reason: &'static str) {
+    // Never the password, nor the typed username (it may be a password): its keyed hash.
+    tracing::warn!(username_hash, source_ip, reason, "login failed");
     metrics::emit(&[("reason", reason)], &[("login_failures_total", MetricValue::Count(1.0))]);
 }
 
-async fn issue_pair(
-    services: &Services,
+fn access_pair(
+    keys: &crate::auth::TokenKeys,
     user: UserId,
     role: Role,
+    version: i64,
+    refresh: &Secret,
+    now: DateTime<Utc>,
+) -> TokenPair {
+    let (access_token, _) = keys.issue(user, role, version, now);
+    TokenPair {
+        access_token,
+        token_type: "bearer".into(),
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        refresh_token: refresh.expose().to_string(),
+    }
+}
+
+/// Stores a new refresh token of `family` (on the caller's connection: inside the rotation's
+/// transaction when it is one) and returns it.
+async fn insert_refresh_token(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
     family: Uuid,
     now: DateTime<Utc>,
-) -> Result<TokenPair, ApiError> {
-    let keys = services.token_keys().await?;
-    let (access_token, _) = keys.issue(user, role, now);
+) -> Result<Secret, ApiError> {
     let refresh_token = new_refresh_token();
-    let pool = services.db.pool().await?;
     sqlx::query(
         "INSERT INTO refresh_tokens (user_id, family_id, token_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -258,63 +279,99 @@ async fn issue_pair(
     .bind(token_hash(&refresh_token))
     .bind(now)
     .bind(now + Duration::days(REFRESH_TOKEN_TTL_DAYS))
-    .execute(pool)
+    .execute(conn)
     .await?;
-    Ok(TokenPair {
-        access_token,
-        token_type: "bearer".into(),
-        expires_in: ACCESS_TOKEN_TTL_SECS,
-        refresh_token: refresh_token.expose().to_string(),
-    })
+    Ok(refresh_token)
 }
 
-/// Exchanges a refresh token for a new pair. A rotated token presented again revokes its family.
+/// Locks the account's row for the rest of the transaction and returns its role, active flag
+/// and token version. Every change to an account's sessions (rotation, logout, revocation of a
+/// family, deactivation) takes this lock first, so they happen one after another and each
+/// statement after it sees what the previous one committed (a family revoked by a logout
+/// includes the token a concurrent rotation inserted just before).
+async fn lock_account(conn: &mut sqlx::PgConnection, user: UserId) -> Result<Option<(Role, bool, i64)>, ApiError> {
+    let row: Option<(String, bool, i64)> =
+        sqlx::query_as("SELECT role, is_active, token_version FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user.0)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(role, active, version)| (Role::parse(&role).unwrap_or(Role::User), active, version)))
+}
+
+/// Ends every access token of the account issued so far (they carry an older version).
+pub async fn bump_token_version(conn: &mut sqlx::PgConnection, user: UserId) -> Result<(), ApiError> {
+    sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1").bind(user.0).execute(conn).await?;
+    Ok(())
+}
+
+/// Exchanges a refresh token for a new pair, in one transaction under the account's lock: the
+/// presented token is marked rotated and its successor inserted together. A rotated token
+/// presented again revokes its family and ends the account's access tokens.
 pub async fn refresh(services: &Services, presented: &Secret) -> Result<TokenPair, ApiError> {
     let hash = checked_hash(presented)?;
+    let keys = services.token_keys().await?;
     let pool = services.db.pool().await?;
     let now = Utc::now();
     let mut tx = pool.begin().await?;
-    #[allow(clippy::type_complexity)]
-    let row: Option<(i64, i64, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, String, bool)> =
-        sqlx::query_as(
-            "SELECT t.id, t.user_id, t.family_id, t.expires_at, t.rotated_at, t.revoked_at, u.role, u.is_active
-             FROM refresh_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = $1 FOR UPDATE OF t",
-        )
+    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
         .bind(&hash)
         .fetch_optional(&mut *tx)
         .await?;
-    let Some((id, user_id, family, expires_at, rotated_at, revoked_at, role, active)) = row else {
+    let Some(user) = owner.map(UserId) else {
         return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
     };
-    let user = UserId(user_id);
+    let Some((role, active, version)) = lock_account(&mut tx, user).await? else {
+        return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
+    };
+    #[allow(clippy::type_complexity)]
+    let row: Option<(i64, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT id, family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(&hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id, family, expires_at, rotated_at, revoked_at)) = row else {
+        return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
+    };
     if revoked_at.is_some() || expires_at <= now || !active {
         return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
     }
     if rotated_at.is_some() {
         let revoked = revoke_family(&mut tx, family).await?;
+        bump_token_version(&mut tx, user).await?;
         tx.commit().await?;
+        services.publish_account_state(user).await;
         tracing::warn!(user_id = %user, family_id = %family, revoked, "refresh token reused: its family is revoked");
         metrics::emit(&[], &[("refresh_token_reuse_total", MetricValue::Count(1.0))]);
         return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
     }
     sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
+    let next = insert_refresh_token(&mut tx, user, family, now).await?;
     tx.commit().await?;
-    issue_pair(services, user, Role::parse(&role).unwrap_or(Role::User), family, now).await
+    Ok(access_pair(keys, user, role, version, &next, now))
 }
 
-/// Ends the session of a refresh token (its whole family). Idempotent for a known token.
+/// Ends the session of a refresh token: its whole family is revoked and the account's access
+/// tokens end (the token version is bumped: logout signs the account out everywhere). One
+/// transaction under the account's lock. Idempotent for a known token.
 pub async fn logout(services: &Services, presented: &Secret) -> Result<(), ApiError> {
     let hash = checked_hash(presented)?;
     let pool = services.db.pool().await?;
     let mut tx = pool.begin().await?;
-    let family: Option<Uuid> = sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
-        .bind(&hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let family = family.ok_or_else(|| ApiError::Unauthorized(BAD_REFRESH.into()))?;
+    let found: Option<(i64, Uuid)> =
+        sqlx::query_as("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(&hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (user, family) = found.ok_or_else(|| ApiError::Unauthorized(BAD_REFRESH.into()))?;
+    let user = UserId(user);
+    if lock_account(&mut tx, user).await?.is_none() {
+        return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
+    }
     revoke_family(&mut tx, family).await?;
+    bump_token_version(&mut tx, user).await?;
     tx.commit().await?;
+    services.publish_account_state(user).await;
     Ok(())
 }
 

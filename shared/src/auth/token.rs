@@ -1,4 +1,6 @@
-//! Access tokens: JWT HS256 with `sub`, `role`, `iat`, `exp`, `iss`, `aud`, `jti`. Validation pins
+//! Access tokens: JWT HS256 with `sub`, `role`, `ver`, `iat`, `exp`, `iss`, `aud`, `jti`. `ver`
+//! is the account's token version when the token was issued: logout, deactivation, a role change
+//! and refresh-token reuse bump it, and every request refuses a token of an older version. Validation pins
 //! the algorithm (so `alg: none` and RS/HS confusion fail) and checks expiry, issuer and audience
 //! with a small leeway.
 
@@ -43,6 +45,9 @@ pub struct Claims {
     /// `user_7`
     pub sub: UserId,
     pub role: Role,
+    /// The account's token version at issue (absent in tokens issued before versions: 0).
+    #[serde(default)]
+    pub ver: i64,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -91,12 +96,13 @@ impl TokenKeys {
         })
     }
 
-    /// A signed access token for `user` and its claims.
-    pub fn issue(&self, user: UserId, role: Role, now: DateTime<Utc>) -> (String, Claims) {
+    /// A signed access token for `user` at token version `version`, and its claims.
+    pub fn issue(&self, user: UserId, role: Role, version: i64, now: DateTime<Utc>) -> (String, Claims) {
         let iat = now.timestamp();
         let claims = Claims {
             sub: user,
             role,
+            ver: version,
             iat,
             exp: iat + ACCESS_TOKEN_TTL_SECS,
             iss: self.issuer.clone(),
@@ -129,7 +135,7 @@ mod tests {
 
     #[test]
     fn issues_and_verifies() {
-        let (token, claims) = keys().issue(UserId(7), Role::Admin, Utc::now());
+        let (token, claims) = keys().issue(UserId(7), Role::Admin, 0, Utc::now());
         let back = keys().verify(&token).unwrap();
         assert_eq!(back, claims);
         assert_eq!(back.exp - back.iat, 1800);
@@ -138,17 +144,17 @@ mod tests {
     #[test]
     fn refuses_expired_foreign_and_unsigned_tokens() {
         let k = keys();
-        let (old, _) = k.issue(UserId(7), Role::User, Utc::now() - chrono::Duration::hours(2));
+        let (old, _) = k.issue(UserId(7), Role::User, 0, Utc::now() - chrono::Duration::hours(2));
         assert_eq!(k.verify(&old), Err(TokenError::Expired));
         let other =
             TokenKeys::new(&Secret::new("x".repeat(40)), "football-prediction", "football-prediction-api").unwrap();
-        let (forged, _) = other.issue(UserId(7), Role::Admin, Utc::now());
+        let (forged, _) = other.issue(UserId(7), Role::Admin, 0, Utc::now());
         assert_eq!(k.verify(&forged), Err(TokenError::Invalid));
         let wrong_aud = TokenKeys::new(&Secret::new("k".repeat(40)), "football-prediction", "elsewhere").unwrap();
-        let (t, _) = wrong_aud.issue(UserId(7), Role::User, Utc::now());
+        let (t, _) = wrong_aud.issue(UserId(7), Role::User, 0, Utc::now());
         assert_eq!(k.verify(&t), Err(TokenError::Invalid));
         // alg: none, with the same claims.
-        let (good, _) = k.issue(UserId(7), Role::Admin, Utc::now());
+        let (good, _) = k.issue(UserId(7), Role::Admin, 0, Utc::now());
         let payload = good.split('.').nth(1).unwrap();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
         assert_eq!(k.verify(&format!("{none_header}.{payload}.")), Err(TokenError::Invalid));

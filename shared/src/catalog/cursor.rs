@@ -43,6 +43,9 @@ impl Cursor {
         let micros: i64 = micros.parse().map_err(|_| bad())?;
         let id: i64 = id.parse().map_err(|_| bad())?;
         let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        // A position outside the years any row can have is not one this API returned (and
+        // PostgreSQL refuses some of them outright).
+        crate::http::bounds::check_instant(field, at).map_err(|_| bad())?;
         if id <= 0 {
             return Err(bad());
         }
@@ -59,9 +62,18 @@ mod tests {
         let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         let c = Cursor::new(at, 42);
         assert_eq!(Cursor::decode(&c.encode(), "cursor").unwrap(), c);
-        for bad in
-            ["", "x", "!!!", &URL_SAFE_NO_PAD.encode("v2:1:2"), &URL_SAFE_NO_PAD.encode("v1:1:-2"), &"a".repeat(200)]
-        {
+        for bad in [
+            "",
+            "x",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("v2:1:2"),
+            &URL_SAFE_NO_PAD.encode("v1:1:-2"),
+            &"a".repeat(200),
+            // observed as a 500 (issue 12): a timestamp PostgreSQL refuses
+            &URL_SAFE_NO_PAD.encode("v1:-300000000000000000:1"),
+            &URL_SAFE_NO_PAD.encode("v1:9223372036854775807:1"),
+            &URL_SAFE_NO_PAD.encode("v1:1:9223372036854775807x"),
+        ] {
             let err = Cursor::decode(bad, "cursor").unwrap_err();
             assert!(err.to_string().starts_with("cursor:"), "{bad}: {err}");
         }

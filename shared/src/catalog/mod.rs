@@ -197,19 +197,19 @@ pub fn parse_limit(value: Option<&str>, default: i64, max: i64) -> Result<i64, A
 fn parse_bound(value: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
     let value = value.trim();
     if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let date = crate::http::bounds::check_date(field, date)?;
         let date = if end_of_day { date.succ_opt() } else { Some(date) };
         return date
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|t| t.and_utc())
             .ok_or_else(|| ApiError::invalid_field(field, "date out of range"));
     }
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| {
-            let t = t.with_timezone(&Utc);
-            // An exclusive upper bound one microsecond after the instant makes `date_to` inclusive.
-            if end_of_day { t + chrono::Duration::microseconds(1) } else { t }
-        })
-        .map_err(|_| ApiError::invalid_field(field, "expected a date (YYYY-MM-DD) or an RFC 3339 date-time"))
+    let t = DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::invalid_field(field, "expected a date (YYYY-MM-DD) or an RFC 3339 date-time"))?;
+    let t = crate::http::bounds::check_instant(field, t)?;
+    // An exclusive upper bound one microsecond after the instant makes `date_to` inclusive.
+    Ok(if end_of_day { t + chrono::Duration::microseconds(1) } else { t })
 }
 
 impl MatchFilter {
@@ -517,6 +517,12 @@ mod tests {
             (MatchesQuery { status: Some("DONE".into()), ..q() }, "status"),
             (MatchesQuery { date_from: Some("yesterday".into()), ..q() }, "date_from"),
             (MatchesQuery { date_to: Some("2024-13-01".into()), ..q() }, "date_to"),
+            // observed as a 500 (issue 12): chrono takes the year, PostgreSQL refuses it
+            (MatchesQuery { date_from: Some("-9999-01-01".into()), ..q() }, "date_from"),
+            (MatchesQuery { date_to: Some("+262143-12-31".into()), ..q() }, "date_to"),
+            (MatchesQuery { date_to: Some("2101-01-01".into()), ..q() }, "date_to"),
+            (MatchesQuery { date_from: Some("1899-12-31T23:59:59Z".into()), ..q() }, "date_from"),
+            (MatchesQuery { date_to: Some("+262143-12-31T23:59:59.999999999-23:59".into()), ..q() }, "date_to"),
             (MatchesQuery { limit: Some("0".into()), ..q() }, "limit"),
             (MatchesQuery { limit: Some("101".into()), ..q() }, "limit"),
             (MatchesQuery { limit: Some("ten".into()), ..q() }, "limit"),

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveTime};
 
 use super::data::{BookOdds, MatchOdds, MatchRecord, MatchStats, Odds1x2, OddsOverUnder, Outcome};
 use super::teams::TeamAliases;
@@ -31,11 +31,14 @@ pub enum ImportError {
     #[error("{source_name}: missing column {column}")]
     MissingColumn { source_name: String, column: String },
     /// One row is unreadable.
-    #[error("{source_name}, line {line}: {column}: {reason} (value {value:?})")]
+    #[error("{source_name}, line {line}, column {column_number}: {column}: {reason} (value {value:?})")]
     BadRow {
         source_name: String,
         /// 1-based line number in the file (the header is line 1).
         line: u64,
+        /// 1-based column number (0 when the row itself is malformed).
+        column_number: usize,
+        /// The column's header.
         column: String,
         value: String,
         reason: String,
@@ -189,6 +192,14 @@ pub fn parse_time(s: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(s, "%H:%M").or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S")).ok()
 }
 
+/// The ranges a row's values must fall in: what the database stores (goals 0 to 99, odds with 5
+/// integer digits) and the years the service handles. A value outside is a bad row naming its
+/// line and column, never a constraint violation in the middle of a batch write.
+const MAX_GOALS: u8 = 99;
+const MAX_ODDS: f64 = 10_000.0;
+const MIN_YEAR: i32 = 1900;
+const MAX_YEAR: i32 = 2100;
+
 /// One row being read: turns field problems into [`ImportError::BadRow`].
 struct Row<'a> {
     record: &'a csv::StringRecord,
@@ -206,6 +217,7 @@ impl Row<'_> {
         ImportError::BadRow {
             source_name: self.source_name.to_string(),
             line: self.line,
+            column_number: i + 1,
             column: self.headers.get(i).cloned().unwrap_or_default(),
             value: self.get(i).to_string(),
             reason: reason.to_string(),
@@ -225,7 +237,17 @@ impl Row<'_> {
             .or_else(|| {
                 v.parse::<f64>().ok().filter(|x| x.fract() == 0.0 && (0.0..=255.0).contains(x)).map(|x| x as u8)
             })
-            .ok_or_else(|| self.bad(i, "not a number of goals"))
+            .filter(|g| *g <= MAX_GOALS)
+            .ok_or_else(|| self.bad(i, "not a number of goals (0 to 99)"))
+    }
+
+    /// A team name: 1 to 200 characters, no control characters.
+    fn team(&self, i: usize) -> Result<&str, ImportError> {
+        let v = self.required(i)?;
+        if v.chars().count() > 200 || v.chars().any(char::is_control) {
+            return Err(self.bad(i, "not a team name (1 to 200 characters, no control characters)"));
+        }
+        Ok(v)
     }
 
     /// Decimal odds: `None` when empty or not above 1 (football-data.co.uk writes `0` for a
@@ -236,6 +258,7 @@ impl Row<'_> {
             return Ok(None);
         }
         match v.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > MAX_ODDS => Err(self.bad(i, "decimal odds above 10000")),
             Ok(x) if x.is_finite() && x > 1.0 => Ok(Some(x)),
             Ok(x) if x.is_finite() && x >= 0.0 => Ok(None),
             _ => Err(self.bad(i, "not decimal odds")),
@@ -298,6 +321,7 @@ pub fn read_csv<R: Read>(reader: R, source_name: &str, aliases: &TeamAliases) ->
                 Some(line) => ImportError::BadRow {
                     source_name: source_name.to_string(),
                     line,
+                    column_number: 0,
                     column: String::new(),
                     value: String::new(),
                     reason: e.to_string(),
@@ -316,14 +340,17 @@ pub fn read_csv<R: Read>(reader: R, source_name: &str, aliases: &TeamAliases) ->
 
         let date = parse_date(row.required(cols.date)?)
             .ok_or_else(|| row.bad(cols.date, "not a date (dd/mm/yy, dd/mm/yyyy, yyyy-mm-dd)"))?;
+        if !(MIN_YEAR..=MAX_YEAR).contains(&date.year()) {
+            return Err(row.bad(cols.date, "a year outside 1900 to 2100"));
+        }
         let time = match cols.time {
             Some(i) if !row.get(i).is_empty() => {
                 Some(parse_time(row.get(i)).ok_or_else(|| row.bad(i, "not a time (HH:MM)"))?)
             }
             _ => None,
         };
-        let home = aliases.canonical(row.required(cols.home)?);
-        let away = aliases.canonical(row.required(cols.away)?);
+        let home = aliases.canonical(row.team(cols.home)?);
+        let away = aliases.canonical(row.team(cols.away)?);
         if home == away {
             return Err(row.bad(cols.away, "same team as the home team"));
         }
@@ -470,7 +497,12 @@ mod tests {
         assert_eq!(bad_row("E0,01/02/2023,25:99,A,B,1,3,A\r\n"), (2, "Time".into()));
         assert_eq!(bad_row("E0,01/02/2023,20:00,A,B,1,3,A,2.0,abc,3.0\r\n"), (2, "B365D".into()));
         let err = parse("E0,01/02/2023,20:00,A,B,1,3,H\r\n").expect_err("bad row");
-        assert!(err.to_string().starts_with("test.csv, line 2: FTR"), "{err}");
+        assert!(err.to_string().starts_with("test.csv, line 2, column 8: FTR"), "{err}");
+        // Values the database would refuse are bad rows too, not constraint violations.
+        assert_eq!(bad_row("E0,01/02/2023,20:00,A,B,100,3,H\r\n"), (2, "FTHG".into()));
+        assert_eq!(bad_row("E0,01/02/1850,20:00,A,B,1,3,A\r\n"), (2, "Date".into()));
+        assert_eq!(bad_row("E0,01/02/2023,20:00,A,B,1,3,A,2.0,3.0,100000\r\n"), (2, "B365A".into()));
+        assert_eq!(bad_row(&format!("E0,01/02/2023,20:00,{},B,1,3,A\r\n", "x".repeat(201))), (2, "HomeTeam".into()));
     }
 
     #[test]

@@ -41,6 +41,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             message: "the request body is empty; a JSON object is expected".into(),
         });
     }
+    if contains_nul_escape(bytes) {
+        // JSON can carry a NUL only as `\u0000`; PostgreSQL cannot take one in `text`. Name the
+        // field it is in.
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+            && let Some(path) = nul_path(&value, String::new())
+        {
+            let field = if path.is_empty() { "body".to_string() } else { path };
+            return Err(ApiError::invalid_field(&field, "must not contain a NUL character"));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -60,6 +70,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|e| not_json(&e))?;
     Ok(value)
+}
+
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w[0] == b'\\' && w[1] == b'u' && &w[2..] == b"0000")
+}
+
+/// The path (`a.b[2]`) of the first string or key holding a NUL character.
+fn nul_path(value: &serde_json::Value, at: String) -> Option<String> {
+    let join = |key: &str| if at.is_empty() { key.to_string() } else { format!("{at}.{key}") };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(at),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| nul_path(v, format!("{at}[{i}]")))
+        }
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') { Some(join(&k.replace('\0', "\\u0000"))) } else { nul_path(v, join(k)) }
+        }),
+        _ => None,
+    }
 }
 
 fn not_json(e: &serde_json::Error) -> ApiError {
@@ -84,6 +113,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(query) = parts.uri.query() {
+            for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                if name.contains('\0') || value.contains('\0') {
+                    return Err(ApiError::invalid_field(
+                        &name.replace('\0', "%00"),
+                        "must not contain a NUL character",
+                    ));
+                }
+            }
+        }
         Query::<T>::from_request_parts(parts, state).await.map(|Query(v)| ApiQuery(v)).map_err(|e| {
             ApiError::BadRequest {
                 code: "invalid_query",
@@ -138,6 +177,14 @@ mod tests {
     fn names_a_field_of_the_wrong_type() {
         let m = message(r#"{"username":"ann","password":"x","remember":"yes"}"#);
         assert!(m.starts_with("remember:"), "{m}");
+    }
+
+    #[test]
+    fn a_nul_character_is_a_400_naming_its_field() {
+        assert_eq!(message(r#"{"username":"a\u0000b","password":"x"}"#), "username: must not contain a NUL character");
+        assert!(message(r#"{"username":"ann","password":"x","extra":[1,"\u0000"]}"#).starts_with("extra[1]:"));
+        // An escaped backslash followed by `u0000` is not a NUL.
+        assert!(parse_json::<Login>(br#"{"username":"a\\u0000","password":"x"}"#).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! access log line, request metrics, JSON 404/405, body limit, panics as opaque 500s, gzip for
 //! clients that accept it).
 
+pub mod bounds;
 pub mod error;
 pub mod extract;
 pub mod request_id;

@@ -11,7 +11,9 @@
 //! `ml_model` needs a trained artifact: the active `model_versions` row's S3 object (published by
 //! the training job) when it was trained strictly before the kick-off; otherwise (no active
 //! version, an artifact trained on later data, S3 unreachable) one is trained here on the same
-//! history with a fixed seed, which is deterministic and cached with the model.
+//! history with a fixed seed, which is deterministic and cached with the model, but only for a
+//! match still to be played: a match under way or played uses a stored artifact (the built-in
+//! prior, else the bootstrap one), never a training on request.
 
 use std::{
     collections::HashMap,
@@ -38,6 +40,9 @@ use crate::{
 pub const REDIS_TTL: Duration = Duration::from_secs(24 * 3600);
 /// In-process entries kept before the map is cleared (a warm Lambda serves a few kick-offs).
 const MAX_IN_PROCESS: usize = 256;
+/// ml_model artifacts kept in process before that map is cleared (each is ~5 kB; published ones
+/// and those trained for upcoming kick-offs).
+const MAX_ARTIFACTS: usize = 16;
 /// The seed of artifacts trained on the fly.
 pub const ON_THE_FLY_SEED: u64 = 42;
 
@@ -244,6 +249,16 @@ impl ModelCache {
                 Err(error) => tracing::warn!(%error, key, "published artifact unavailable; training one on the fly"),
             }
         }
+        if ctx.kickoff_at <= Utc::now() {
+            // A match already under way or played: a stored artifact only, never a training on
+            // request (any registered user could otherwise make this instance train, and keep, a
+            // model for every past match). The built-in prior artifact when it predates the
+            // kick-off, else the bootstrap one (built once per process).
+            return match prior_artifact() {
+                Some(prior) if prior.trained_until < as_of => Ok(prior),
+                _ => bootstrap_artifact().await,
+            };
+        }
         let cache_key = format!("onthefly:c{}:{}", ctx.competition_id, Self::key(Strategy::MlModel, ctx));
         if let Some(a) = self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
             return Ok(a.clone());
@@ -264,8 +279,23 @@ impl ModelCache {
                 bootstrap_artifact().await?
             }
         };
-        self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).insert(cache_key, artifact.clone());
+        self.keep_artifact(cache_key, artifact.clone());
         Ok(artifact)
+    }
+
+    /// Keeps an artifact for this instance; the map is bounded (cleared when full).
+    fn keep_artifact(&self, key: String, artifact: Arc<MlArtifact>) {
+        let mut artifacts = self.artifacts.lock().unwrap_or_else(|p| p.into_inner());
+        if artifacts.len() >= MAX_ARTIFACTS && !artifacts.contains_key(&key) {
+            artifacts.clear();
+        }
+        artifacts.insert(key, artifact);
+    }
+
+    /// Models and artifacts this instance holds now (each map is bounded).
+    pub fn held(&self) -> (usize, usize) {
+        let models = self.models.lock().unwrap_or_else(|p| p.into_inner()).len();
+        (models, self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).len())
     }
 
     async fn published_artifact(
@@ -286,12 +316,18 @@ impl ModelCache {
             return Err("artifact checksum does not match model_versions.artifact_sha256".into());
         }
         let artifact = Arc::new(MlArtifact::from_json(std::str::from_utf8(&bytes)?)?);
-        self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), artifact.clone());
+        self.keep_artifact(key.to_string(), artifact.clone());
         Ok(artifact)
     }
 }
 
 static BOOTSTRAP: OnceCell<Arc<MlArtifact>> = OnceCell::const_new();
+
+/// The engine's built-in prior artifact, shared (`None` if it does not load).
+fn prior_artifact() -> Option<Arc<MlArtifact>> {
+    static PRIOR: std::sync::OnceLock<Option<Arc<MlArtifact>>> = std::sync::OnceLock::new();
+    PRIOR.get_or_init(|| engine::ml_model::prior_artifact().ok().map(|a| Arc::new(a.clone()))).clone()
+}
 
 /// The artifact of last resort, for a competition whose history is too short to train on and
 /// with no published artifact: trained (once per process, deterministic seed) on a simulated
