@@ -139,7 +139,7 @@ pub async fn import_files(
             |e: std::io::Error| csv_import::ImportError::Read { source_name: name.clone(), message: e.to_string() };
         let size = std::fs::metadata(p).map_err(read_err)?.len();
         if size > MAX_FILE_BYTES {
-            return Err(ImportError::TooLarge { source_name: name, bytes: size });
+            return Err(ImportError::TooLarge { source_name: name.clone(), bytes: size });
         }
         let bytes = std::fs::read(p).map_err(read_err)?;
         inputs.push((name, bytes));

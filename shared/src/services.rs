@@ -108,7 +108,7 @@ impl ServicesInner {
                     .resolve(&self.config.jwt.signing_key)
                     .await
                     .map_err(|e| ApiError::unavailable("secrets", e))?;
-                Ok(IdentityHasher::new(&key))
+                Ok::<_, ApiError>(IdentityHasher::new(&key))
             })
             .await
     }

@@ -21,7 +21,9 @@ impl IdentityHasher {
     pub fn new(secret: &Secret) -> Self {
         let mut mac = HmacSha256::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key length");
         mac.update(b"fp/identity/v1");
-        Self { key: mac.finalize().into_bytes().into() }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&mac.finalize().into_bytes());
+        Self { key }
     }
 
     /// 32 hex characters (128 bits) naming `username`, case-folded, without revealing it.
