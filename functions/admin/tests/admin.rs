@@ -283,12 +283,20 @@ async fn deactivation_stops_tokens_at_the_next_request_and_revokes_refresh_token
         .unwrap();
     assert_eq!(live, 0);
 
-    // Reactivated and promoted: the same token is now an admin's, at once.
+    // Reactivated and promoted: the deactivation ended the old token for good (its token version
+    // was bumped); a token of the current version is an admin's, at once.
     let res = call(&s.router, "PATCH", &uri, Some(&s.admin), Some(r#"{"is_active":true,"role":"admin"}"#)).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["role"], "admin");
-    assert_eq!(me(s.user.clone()).await, 200);
-    let _ = &s.services;
+    assert_eq!(me(s.user.clone()).await, 401);
+    let version: i64 = sqlx::query_scalar("SELECT token_version FROM users WHERE id = $1")
+        .bind(s.user_id.0)
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+    let fresh = s.services.token_keys().await.unwrap().issue(s.user_id, Role::User, version, Utc::now()).0;
+    assert_eq!(me(fresh).await, 200, "the role comes from the account, not the token");
 }
 
 #[tokio::test]

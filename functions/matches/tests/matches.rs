@@ -284,10 +284,11 @@ fn own_pool_services(db: &TestDatabase, statement_timeout_ms: u64) -> Services {
     Services::new(config)
 }
 
-/// Holds `ACCESS EXCLUSIVE` on `users` (every authenticated request reads it) until dropped.
+/// Holds `ACCESS EXCLUSIVE` on `competitions` (every catalog request reads its data version; the
+/// caller's account is answered from Redis) until dropped.
 async fn lock_users(db: &TestDatabase) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let mut tx = db.pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
+    sqlx::query("LOCK TABLE competitions IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
     tx
 }
 
