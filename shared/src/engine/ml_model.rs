@@ -80,12 +80,16 @@ impl Default for FeatureConfig {
         FeatureConfig {
             dc_long: DixonColesConfig {
                 xi: 0.0018,
+                // The features were trained on the fit without the league-mean prior.
+                prior_strength: 0.0,
                 promoted_prior_strength: 3.0,
                 window_days: Some(1500.0),
                 ..DixonColesConfig::default()
             },
             dc_short: DixonColesConfig {
                 xi: 0.006,
+                // The features were trained on the fit without the league-mean prior.
+                prior_strength: 0.0,
                 promoted_prior_strength: 3.0,
                 window_days: Some(600.0),
                 ..DixonColesConfig::default()
@@ -236,6 +240,10 @@ pub struct MlTrainConfig {
     pub burn_in_days: f64,
     /// Decay per day of the training rows' weights (recent seasons count more).
     pub sample_xi: f64,
+    /// Decay per day of the weights of the rows the `market` blend is fitted on: the model's
+    /// out-of-fold predictions of the early seasons come from short histories and are weaker
+    /// than the model that will serve, so recent rows should decide how far to trust it.
+    pub blend_xi: f64,
 }
 
 impl Default for MlTrainConfig {
@@ -247,6 +255,7 @@ impl Default for MlTrainConfig {
             l2_grid: vec![0.0003, 0.001, 0.003, 0.01, 0.03, 0.1],
             burn_in_days: 300.0,
             sample_xi: 0.0,
+            blend_xi: 0.0,
         }
     }
 }
@@ -559,11 +568,13 @@ pub fn train_artifact_from_rows(
     } else {
         None
     };
+    let blend_weight = |r: &FeatureRow| weight(r) * (-config.blend_xi * days_between(r.kickoff, as_of).max(0.0)).exp();
     let blend_rows: Vec<BlendRow> = rows
         .iter()
         .zip(&oof)
-        .zip(&w_all)
-        .filter_map(|((r, p), &weight)| r.opening.map(|odds| BlendRow { model: *p, odds, outcome: r.outcome, weight }))
+        .filter_map(|(r, p)| {
+            r.opening.map(|odds| BlendRow { model: *p, odds, outcome: r.outcome, weight: blend_weight(r) })
+        })
         .collect();
     let (market_blend, _) = MarketBlend::fit_best(&blend_rows);
     Ok(MlArtifact {
