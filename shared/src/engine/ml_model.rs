@@ -240,10 +240,6 @@ pub struct MlTrainConfig {
     pub burn_in_days: f64,
     /// Decay per day of the training rows' weights (recent seasons count more).
     pub sample_xi: f64,
-    /// Decay per day of the weights of the rows the `market` blend is fitted on: the model's
-    /// out-of-fold predictions of the early seasons come from short histories and are weaker
-    /// than the model that will serve, so recent rows should decide how far to trust it.
-    pub blend_xi: f64,
 }
 
 impl Default for MlTrainConfig {
@@ -255,7 +251,6 @@ impl Default for MlTrainConfig {
             l2_grid: vec![0.0003, 0.001, 0.003, 0.01, 0.03, 0.1],
             burn_in_days: 300.0,
             sample_xi: 0.0,
-            blend_xi: 0.0,
         }
     }
 }
@@ -568,13 +563,11 @@ pub fn train_artifact_from_rows(
     } else {
         None
     };
-    let blend_weight = |r: &FeatureRow| weight(r) * (-config.blend_xi * days_between(r.kickoff, as_of).max(0.0)).exp();
     let blend_rows: Vec<BlendRow> = rows
         .iter()
         .zip(&oof)
-        .filter_map(|(r, p)| {
-            r.opening.map(|odds| BlendRow { model: *p, odds, outcome: r.outcome, weight: blend_weight(r) })
-        })
+        .zip(&w_all)
+        .filter_map(|((r, p), &weight)| r.opening.map(|odds| BlendRow { model: *p, odds, outcome: r.outcome, weight }))
         .collect();
     let (market_blend, _) = MarketBlend::fit_best(&blend_rows);
     Ok(MlArtifact {
