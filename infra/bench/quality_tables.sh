@@ -8,7 +8,8 @@
 # ml_model and market learn their weights from the other leagues' earlier seasons too (--other:
 # only matches before each test season); in `half` they use the built-in prior artifact.
 # Usage: infra/bench/quality_tables.sh [epl|leagues|half|all] [path/to/fp]
-#   (default all; builds fp with the bench profile, thin LTO, unless a binary is given)
+#   (default all; builds fp with the bench profile, thin LTO, into target/release, unless a
+#   binary is given)
 # STRATEGIES=statistical,historical,ml_model,market by default. JSON lines go to $OUT_DIR
 # (default target/quality), the tables to stdout.
 set -euo pipefail
@@ -17,7 +18,7 @@ WHAT=${1:-all}
 FP=${2:-}
 if [ -z "$FP" ]; then
   cargo build --profile bench -p fp-cli --quiet
-  FP=target/bench/fp
+  FP=target/release/fp # cargo writes the bench profile to target/release
 fi
 DATA=${FP_DATA_ROOT:-../shared/data/football-data-co-uk}
 OUT=${OUT_DIR:-target/quality}

@@ -475,8 +475,8 @@ impl Default for DixonColesConfig {
             xi: 0.0018,
             window_days: None,
             max_goals: DEFAULT_MAX_GOALS,
-            prior_strength: 0.0,
-            promoted_prior_strength: 1.0,
+            prior_strength: 3.0,
+            promoted_prior_strength: 3.0,
             promoted_reference_teams: 3,
             absence_days: 200.0,
             promoted_matches: 38,
@@ -524,8 +524,9 @@ pub const LEAGUE_HOME_GOALS: f64 = 1.548;
 pub const LEAGUE_AWAY_GOALS: f64 = 1.187;
 pub const LEAGUE_RHO: f64 = -0.05;
 
-/// Version string of this implementation (part of every prediction's `model_version`).
-pub const DIXON_COLES_VERSION: &str = "statistical-dc-1";
+/// Version string of this implementation (part of every prediction's `model_version`); 2: league-mean
+/// prior worth 3 matches and promoted-team prior 3 by default.
+pub const DIXON_COLES_VERSION: &str = "statistical-dc-2";
 
 /// Teams and index data of the matches known before `as_of`, weighted by decay.
 pub fn build_data(

@@ -80,12 +80,16 @@ impl Default for FeatureConfig {
         FeatureConfig {
             dc_long: DixonColesConfig {
                 xi: 0.0018,
+                // The features were trained on the fit without the league-mean prior.
+                prior_strength: 0.0,
                 promoted_prior_strength: 3.0,
                 window_days: Some(1500.0),
                 ..DixonColesConfig::default()
             },
             dc_short: DixonColesConfig {
                 xi: 0.006,
+                // The features were trained on the fit without the league-mean prior.
+                prior_strength: 0.0,
                 promoted_prior_strength: 3.0,
                 window_days: Some(600.0),
                 ..DixonColesConfig::default()
