@@ -17,7 +17,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # Every recipe that needs the local stack reads its environment from here.
 LOAD_ENV = set -a; . ./$(ENV_FILE); set +a
 
-.PHONY: help dev up stop services db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart clean-test-dbs attack
+.PHONY: help dev up stop services bins db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart coverage clean-test-dbs attack
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,8 +25,14 @@ help: ## this list
 services: ## start PostgreSQL, Redis and the AWS emulator (or reuse DATABASE_URL / REDIS_URL) and create the AWS resources
 	@$(STACK) services
 
-db: services ## apply migrations and load the demo data (demo league, test_user, test_admin), and the football-data.co.uk history of HISTORY_DIR when set
-	@cargo build --quiet -p fp-cli
+# Every binary a developer runs (fp and the functions), built by one `cargo build`: one feature
+# resolution, so `make db`, `make up`, `make dev` and `fp` share one compiled copy of each crate.
+BINS := -p fp-cli $(addprefix -p ,$(FUNCTIONS))
+
+bins: ## build fp and every function (debug) in one cargo call
+	@cargo build --quiet $(BINS)
+
+db: services bins ## apply migrations and load the demo data (demo league, test_user, test_admin), and the football-data.co.uk history of HISTORY_DIR when set
 	@$(LOAD_ENV); ./target/debug/fp db migrate && ./target/debug/fp db seed-demo
 	@# HISTORY_DIR=<folder of football-data.co.uk CSVs>: real history too (competition from the files' Div)
 	@if [[ -n "$${HISTORY_DIR:-}" ]]; then $(LOAD_ENV); ./target/debug/fp import "$$HISTORY_DIR"; fi
@@ -35,8 +41,6 @@ up: db ## run every function under `cargo lambda watch` on 127.0.0.1:9000, in th
 ifeq ($(RELEASE),1)
 	@infra/local/serve-release.sh build $(FUNCTIONS)
 	@infra/local/serve-release.sh start .local $(ENV_FILE) $(WATCH_PORT) $(WATCH_CONCURRENCY) $(FUNCTIONS)
-else
-	@cargo build --quiet $(addprefix -p ,$(FUNCTIONS))
 endif
 	@if [[ "$(RELEASE)" == 1 ]]; then true; elif [[ -f .local/watch.pid ]] && kill -0 "$$(cat .local/watch.pid)" 2>/dev/null; then echo "[dev] cargo lambda watch already running"; else \
 	  $(LOAD_ENV); setsid $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --concurrency $(WATCH_CONCURRENCY) --env-file $(ENV_FILE) \
@@ -44,9 +48,8 @@ endif
 	@for i in $$(seq 120); do curl -fsS -o /dev/null http://$(WATCH_ADDR):$(WATCH_PORT)/health/live && break; sleep 1; done
 	@curl -sS http://$(WATCH_ADDR):$(WATCH_PORT)/health && echo && echo "[dev] up on http://$(WATCH_ADDR):$(WATCH_PORT) (logs: .local/watch.log; stop: make stop)"
 
-dev: db ## set up everything and run the service in the foreground on 127.0.0.1:9000 (Ctrl-C to stop the functions)
-	@cargo build --quiet $(addprefix -p ,$(FUNCTIONS))
-	@$(LOAD_ENV); exec $(VENV)/bin/cargo-lambda lambda watch --invoke-address $(WATCH_ADDR) --invoke-port $(WATCH_PORT) --concurrency $(WATCH_CONCURRENCY) --env-file $(ENV_FILE)
+dev: ## set up everything and run the service in the foreground on 127.0.0.1:9000 (Ctrl-C to stop the functions); prints the time of each phase
+	@infra/local/dev.sh $(WATCH_ADDR) $(WATCH_PORT) $(WATCH_CONCURRENCY)
 
 attack: ## the hostile-client suite against the stack of `make up` (one line per attack; non-zero exit when one succeeds)
 	@python3 infra/attack/attack.py --base http://$(WATCH_ADDR):$(WATCH_PORT) --rounds $(ATTACK_ROUNDS)
@@ -83,10 +86,14 @@ clean-test-dbs: # databases left by earlier test runs
 	  | while read -r d; do [[ -n "$$d" ]] && psql "$$TEST_DATABASE_URL" -qc "drop database if exists \"$$d\" with (force)"; done; true
 
 sqlx-prepare: services ## regenerate .sqlx/ (the offline query data) after changing a query!
-	@$(LOAD_ENV); cargo build --quiet -p fp-cli && ./target/debug/fp db migrate
+	@cargo build --quiet $(BINS)
+	@$(LOAD_ENV); ./target/debug/fp db migrate
 	@rm -rf .sqlx && mkdir -p .sqlx
 	@$(LOAD_ENV); touch shared/src/lib.rs functions/*/src/*.rs; SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$(CURDIR)/.sqlx cargo check --workspace --all-targets --quiet
 	@ls .sqlx | wc -l | xargs echo "[sqlx] queries prepared:"
+
+coverage: services ## line coverage per crate of the tests (cargo-llvm-cov), report in target/coverage; fails under the floor (COVERAGE_FLOORS)
+	@infra/local/coverage.sh
 
 coldstart: ## cold start of each function's release binary against a hello-world lambda_http binary (same profile)
 	@infra/coldstart/run.sh
