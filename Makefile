@@ -15,10 +15,13 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # Every recipe that needs the local stack reads its environment from here.
 LOAD_ENV = set -a; . ./$(ENV_FILE); set +a
 
-.PHONY: help dev up stop services db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart clean-test-dbs
+.PHONY: help dev up stop docs-assets services db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart clean-test-dbs
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+docs-assets: ## install the /docs page's pinned Swagger UI assets (npm ci; `make services` does it too)
+	@$(STACK) docs
 
 services: ## start PostgreSQL, Redis and the AWS emulator (or reuse DATABASE_URL / REDIS_URL) and create the AWS resources
 	@$(STACK) services
@@ -83,7 +86,7 @@ sqlx-prepare: services ## regenerate .sqlx/ (the offline query data) after chang
 	@$(LOAD_ENV); touch shared/src/lib.rs functions/*/src/*.rs; SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$(CURDIR)/.sqlx cargo check --workspace --all-targets --quiet
 	@ls .sqlx | wc -l | xargs echo "[sqlx] queries prepared:"
 
-coldstart: ## cold start of each function's release binary against a hello-world lambda_http binary (same profile)
+coldstart: docs-assets ## cold start of each function's release binary against a hello-world lambda_http binary (same profile)
 	@infra/coldstart/run.sh
 
 # ============================================================================ infrastructure and operations
@@ -114,10 +117,10 @@ actionlint: $(DEPLOY_VENV)/.installed
 sam-validate: $(DEPLOY_VENV)/.installed
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(SAM) validate --lint
 
-sam-build: $(DEPLOY_VENV)/.installed ## build every function of template.yaml for arm64 with cargo-lambda (sam build)
+sam-build: $(DEPLOY_VENV)/.installed docs-assets ## build every function of template.yaml for arm64 with cargo-lambda (sam build)
 	PATH="$(CURDIR)/$(VENV)/bin:$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(SAM) build
 
-function-sizes: ## release arm64 zip of every function (cargo lambda build) and its size; fails over 10 MB
+function-sizes: docs-assets ## release arm64 zip of every function (cargo lambda build) and its size; fails over 10 MB
 	@infra/ops/function-sizes.sh
 
 deploy: sam-build ## deploy an environment: make deploy ENV=dev|staging|prod (AWS credentials needed)
@@ -160,3 +163,22 @@ load: ## load test the local stack (run `make up` first): LOAD_USERS=50 LOAD_SEC
 	@cargo build --quiet --release -p fp-load
 	@mkdir -p .local && ./target/release/fp-load --base-url http://$(WATCH_ADDR):$(WATCH_PORT) \
 	  --users $(LOAD_USERS) --duration $(LOAD_SECONDS) --json .local/load.json
+
+# The API contract (issue 16): schemathesis, pinned, in its own virtualenv, with every check against
+# the stack of `make up` as test_admin; exit status non-zero on any finding. Not part of `make test`.
+CONTRACT_VENV := .local/venv-contract
+$(CONTRACT_VENV)/.installed: infra/contract/requirements.txt
+	@[[ -x $(CONTRACT_VENV)/bin/python ]] || python3 -m venv $(CONTRACT_VENV)
+	@$(CONTRACT_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/contract/requirements.txt
+	@touch $@
+
+.PHONY: contract docs-check
+contract: $(CONTRACT_VENV)/.installed ## schemathesis with all checks against `make up` (run it first); fails on any finding
+	@WATCH_PORT=$(WATCH_PORT) infra/contract/run.sh
+
+# The /docs page in a real headless browser: Debian's chromium driven by playwright-core (pinned in
+# tests/browser/package-lock.json, no browser download). Against `make up`; saves docs/api-docs.png.
+docs-check: ## the /docs page in headless Chromium against `make up`: every operation listed, login then GET /api/matches
+	@command -v chromium >/dev/null || { apt-get install -y --no-install-recommends chromium >/dev/null || { echo "[docs-check] chromium is required (Debian: chromium)"; exit 1; }; }
+	@cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+	@BASE_URL=http://$(WATCH_ADDR):$(WATCH_PORT) node tests/browser/docs-check.mjs

@@ -114,6 +114,16 @@ pub async fn import_files(
     paths: &[impl AsRef<Path>],
     competition: Option<&str>,
 ) -> Result<ImportReport, ImportError> {
+    import_files_with_progress(pool, paths, competition, &crate::progress::Silent).await
+}
+
+/// [`import_files`], reporting each file imported to `progress`.
+pub async fn import_files_with_progress(
+    pool: &PgPool,
+    paths: &[impl AsRef<Path>],
+    competition: Option<&str>,
+    progress: &dyn crate::progress::Progress,
+) -> Result<ImportReport, ImportError> {
     let competition = competition.map(check_code).transpose()?;
     let mut inputs = Vec::with_capacity(paths.len());
     for p in paths {
@@ -123,7 +133,7 @@ pub async fn import_files(
             .map_err(|e| csv_import::ImportError::Read { source_name: name.clone(), message: e.to_string() })?;
         inputs.push((name, bytes));
     }
-    run(pool, inputs, competition.as_deref()).await
+    run(pool, inputs, competition.as_deref(), progress).await
 }
 
 /// Imports one S3 object (key under `imports/`).
@@ -142,21 +152,26 @@ pub async fn import_s3(pool: &PgPool, s3: &aws_sdk_s3::Client, object: &S3Import
         .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
     let bytes = out.body.collect().await.map_err(|e| s3_err(e.to_string()))?.into_bytes().to_vec();
     let name = format!("s3://{}/{}", object.bucket, object.key);
-    run(pool, vec![(name, bytes)], competition.as_deref()).await
+    run(pool, vec![(name, bytes)], competition.as_deref(), &crate::progress::Silent).await
 }
 
 async fn run(
     pool: &PgPool,
     inputs: Vec<(String, Vec<u8>)>,
     competition: Option<&str>,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let run_id = store::start_run(pool, JOB).await?;
     let mut report = ImportReport { run_id, ..Default::default() };
     let mut resolver = TeamResolver::default();
     let mut result = Ok(());
-    for (name, bytes) in &inputs {
-        match import_one(pool, &mut resolver, bytes, name, competition).await {
+    progress.stage("import", inputs.len() as u64);
+    for (i, (name, bytes)) in inputs.iter().enumerate() {
+        let imported = import_one(pool, &mut resolver, bytes, name, competition).await;
+        let short = name.rsplit('/').next().unwrap_or(name);
+        progress.set(i as u64 + 1, short);
+        match imported {
             Ok(file) => {
                 report.matches.add(file.matches);
                 report.odds.add(file.odds);
@@ -172,6 +187,7 @@ async fn run(
             }
         }
     }
+    progress.finish();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     let counts = serde_json::to_value(&report).unwrap_or_default();
     match result {

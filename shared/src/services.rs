@@ -12,6 +12,7 @@ use crate::{
     cache::Cache,
     config::Config,
     db::Database,
+    flags::{FeatureFlags, FlagStore},
     http::ApiError,
     secrets::SecretStore,
 };
@@ -26,6 +27,8 @@ pub struct ServicesInner {
     pub cache: Cache,
     pub aws: Arc<AwsClients>,
     pub secrets: Arc<SecretStore>,
+    /// This instance's view of the feature flags (read at most once per TTL).
+    pub flag_store: FlagStore,
     token_keys: OnceCell<TokenKeys>,
 }
 
@@ -35,7 +38,8 @@ impl Services {
         let secrets = Arc::new(SecretStore::new(aws.clone()));
         let db = Database::new(config.database.clone(), secrets.clone());
         let cache = Cache::new(&config.cache);
-        Self(Arc::new(ServicesInner { config, db, cache, aws, secrets, token_keys: OnceCell::new() }))
+        let flag_store = FlagStore::new(config.flags_cache_ttl, config.auth.registration_open);
+        Self(Arc::new(ServicesInner { config, db, cache, aws, secrets, flag_store, token_keys: OnceCell::new() }))
     }
 
     /// Services around an existing database pool (tests and tools).
@@ -44,11 +48,17 @@ impl Services {
         let secrets = Arc::new(SecretStore::new(aws.clone()));
         let db = Database::from_pool(pool, config.database.clone(), secrets.clone());
         let cache = Cache::new(&config.cache);
-        Self(Arc::new(ServicesInner { config, db, cache, aws, secrets, token_keys: OnceCell::new() }))
+        let flag_store = FlagStore::new(config.flags_cache_ttl, config.auth.registration_open);
+        Self(Arc::new(ServicesInner { config, db, cache, aws, secrets, flag_store, token_keys: OnceCell::new() }))
     }
 }
 
 impl ServicesInner {
+    /// The feature flags in force (from this instance's memory within the TTL).
+    pub async fn flags(&self) -> FeatureFlags {
+        self.flag_store.current(self.aws.dynamodb().await, &self.config.aws.table_name).await
+    }
+
     /// The access-token keys; the signing key is read (from Secrets Manager when configured so)
     /// on first use and kept for the life of the process.
     pub async fn token_keys(&self) -> Result<&TokenKeys, ApiError> {
