@@ -12,6 +12,7 @@
 #   infra/drills/run.sh                      everything (DRILLS=panic,redis-stopped,... for some)
 #   DRILL_NO_BUILD=1 infra/drills/run.sh     reuse target/lambda/*/bootstrap
 #   DRILL_KEEP=1 infra/drills/run.sh         leave the stack running afterwards
+#   DRILL_FP=path/to/fp infra/drills/run.sh  use that fp for the migrations and demo data
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -41,9 +42,10 @@ PG_BIN="$(dirname "$(command -v psql)")"
   && PG_BIN="/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin"
 
 # 2. Schema and demo data as the admin; the functions' login user with its secret.
-cargo build --quiet -p fp-cli
-./target/debug/fp db migrate
-./target/debug/fp db seed-demo
+FP="${DRILL_FP:-}"   # an fp binary already built (DRILL_FP=path), else the debug build
+if [[ -z "$FP" ]]; then cargo build --quiet -p fp-cli; FP=./target/debug/fp; fi
+"$FP" db migrate
+"$FP" db seed-demo
 PASSWORD="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 psql "$DATABASE_URL" -qtAc "select 1 from pg_roles where rolname = '$DB_USER'" | grep -q 1 \
   || psql "$DATABASE_URL" -qc "create role $DB_USER login"
