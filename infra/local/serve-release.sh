@@ -55,7 +55,8 @@ start() { # state env port instances functions...
     setsid "$CARGO_LAMBDA" lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$port" \
       > "$state/release/watch.log" 2>&1 < /dev/null &
     echo $! > "$state/release/watch.pid"
-    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+    # listening is enough: a request to / would wait for a function of that name
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   fi
   local fn i
   for fn in "$@"; do
