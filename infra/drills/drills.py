@@ -427,7 +427,7 @@ def main():
     ap.add_argument("--db-user", required=True)
     ap.add_argument("--users", type=int, default=6)
     ap.add_argument("--hold", type=float, default=10.0)
-    ap.add_argument("--kill-after", type=float, default=0.3)
+    ap.add_argument("--kill-after", type=float, default=0.0)
     ap.add_argument("--fake-delay", type=float, default=2.0)
     ap.add_argument("--fake-port", type=int, required=True)
     ap.add_argument("--only", default="")

@@ -13,6 +13,7 @@
 #   DRILL_NO_BUILD=1 infra/drills/run.sh     reuse target/lambda/*/bootstrap
 #   DRILL_KEEP=1 infra/drills/run.sh         leave the stack running afterwards
 #   DRILL_FP=path/to/fp infra/drills/run.sh  use that fp for the migrations and demo data
+#   DRILL_ARGS='--kill-after 0.05'          more options of drills.py
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -89,4 +90,4 @@ curl -sS "http://127.0.0.1:$PORT/health"; echo
 
 # 4. The drills.
 .venv/bin/python infra/drills/drills.py --state "$STATE" --port "$PORT" --pg-bin "$PG_BIN" --db-user "$DB_USER" \
-  --fake-port "$FAKE_PORT" --only "${DRILLS:-}" --json "$STATE/results.json"
+  --fake-port "$FAKE_PORT" --only "${DRILLS:-}" --json "$STATE/results.json" ${DRILL_ARGS:-}
