@@ -10,7 +10,7 @@ use crate::{
     auth::{AuthUser, IdentityHasher, Role, TokenKeys},
     aws::AwsClients,
     cache::Cache,
-    config::Config,
+    config::{Config, DatabaseConfig},
     db::Database,
     http::ApiError,
     ids::UserId,
@@ -35,28 +35,18 @@ pub struct ServicesInner {
 
 impl Services {
     pub fn new(config: Config) -> Self {
-        let aws = Arc::new(AwsClients::new());
-        let secrets = Arc::new(SecretStore::new(aws.clone()));
-        let db = Database::new(config.database.clone(), secrets.clone());
-        let cache = Cache::with_secrets(&config.cache, secrets.clone());
-        let cache_scope = cache_scope(&config);
-        Self(Arc::new(ServicesInner {
-            config,
-            db,
-            cache,
-            aws,
-            secrets,
-            token_keys: OnceCell::new(),
-            identity: OnceCell::new(),
-            cache_scope,
-        }))
+        Self::build(config, Database::new)
     }
 
     /// Services around an existing database pool (tests and tools).
     pub fn with_pool(config: Config, pool: sqlx::PgPool) -> Self {
+        Self::build(config, |database, secrets| Database::from_pool(pool, database, secrets))
+    }
+
+    fn build(config: Config, database: impl FnOnce(DatabaseConfig, Arc<SecretStore>) -> Database) -> Self {
         let aws = Arc::new(AwsClients::new());
         let secrets = Arc::new(SecretStore::new(aws.clone()));
-        let db = Database::from_pool(pool, config.database.clone(), secrets.clone());
+        let db = database(config.database.clone(), secrets.clone());
         let cache = Cache::with_secrets(&config.cache, secrets.clone());
         let cache_scope = cache_scope(&config);
         Self(Arc::new(ServicesInner {
