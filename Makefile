@@ -17,10 +17,13 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # Every recipe that needs the local stack reads its environment from here.
 LOAD_ENV = set -a; . ./$(ENV_FILE); set +a
 
-.PHONY: help dev up stop services bins db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart coverage clean-test-dbs attack
+.PHONY: help dev up stop docs-assets services bins db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart coverage clean-test-dbs attack
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+docs-assets: ## install the /docs page's pinned Swagger UI assets (npm ci; `make services` does it too)
+	@$(STACK) docs
 
 services: ## start PostgreSQL, Redis and the AWS emulator (or reuse DATABASE_URL / REDIS_URL) and create the AWS resources
 	@$(STACK) services
@@ -29,7 +32,7 @@ services: ## start PostgreSQL, Redis and the AWS emulator (or reuse DATABASE_URL
 # resolution, so `make db`, `make up`, `make dev` and `fp` share one compiled copy of each crate.
 BINS := -p fp-cli $(addprefix -p ,$(FUNCTIONS))
 
-bins: ## build fp and every function (debug) in one cargo call
+bins: docs-assets ## build fp and every function (debug) in one cargo call
 	@cargo build --quiet $(BINS)
 
 db: services bins ## apply migrations and load the demo data (demo league, test_user, test_admin), and the football-data.co.uk history of HISTORY_DIR when set
@@ -95,7 +98,7 @@ sqlx-prepare: services ## regenerate .sqlx/ (the offline query data) after chang
 coverage: services ## line coverage per crate of the tests (cargo-llvm-cov), report in target/coverage; fails under the floor (COVERAGE_FLOORS)
 	@infra/local/coverage.sh
 
-coldstart: ## cold start of each function's release binary against a hello-world lambda_http binary (same profile)
+coldstart: docs-assets ## cold start of each function's release binary against a hello-world lambda_http binary (same profile)
 	@infra/coldstart/run.sh
 
 # ============================================================================ infrastructure and operations
@@ -126,10 +129,10 @@ actionlint: $(DEPLOY_VENV)/.installed
 sam-validate: $(DEPLOY_VENV)/.installed
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(SAM) validate --lint
 
-sam-build: $(DEPLOY_VENV)/.installed ## build every function of template.yaml for arm64 with cargo-lambda (sam build)
+sam-build: $(DEPLOY_VENV)/.installed docs-assets ## build every function of template.yaml for arm64 with cargo-lambda (sam build)
 	PATH="$(CURDIR)/$(VENV)/bin:$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(SAM) build
 
-function-sizes: ## release arm64 zip of every function (cargo lambda build) and its size; fails over 10 MB
+function-sizes: docs-assets ## release arm64 zip of every function (cargo lambda build) and its size; fails over 10 MB
 	@infra/ops/function-sizes.sh
 
 deploy: sam-build ## deploy an environment: make deploy ENV=dev|staging|prod (AWS credentials needed)
@@ -172,3 +175,22 @@ load: ## load test the local stack (run `make up` first): LOAD_USERS=50 LOAD_SEC
 	@cargo build --quiet --release -p fp-load
 	@mkdir -p .local && ./target/release/fp-load --base-url http://$(WATCH_ADDR):$(WATCH_PORT) \
 	  --users $(LOAD_USERS) --duration $(LOAD_SECONDS) --json .local/load.json
+
+# The API contract (issue 16): schemathesis, pinned, in its own virtualenv, with every check against
+# the stack of `make up` as test_admin; exit status non-zero on any finding. Not part of `make test`.
+CONTRACT_VENV := .local/venv-contract
+$(CONTRACT_VENV)/.installed: infra/contract/requirements.txt
+	@[[ -x $(CONTRACT_VENV)/bin/python ]] || python3 -m venv $(CONTRACT_VENV)
+	@$(CONTRACT_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/contract/requirements.txt
+	@touch $@
+
+.PHONY: contract docs-check
+contract: $(CONTRACT_VENV)/.installed ## schemathesis with all checks against `make up` (run it first); fails on any finding
+	@WATCH_PORT=$(WATCH_PORT) infra/contract/run.sh
+
+# The /docs page in a real headless browser: Debian's chromium driven by playwright-core (pinned in
+# tests/browser/package-lock.json, no browser download). Against `make up`; saves docs/api-docs.png.
+docs-check: ## the /docs page in headless Chromium against `make up`: every operation listed, login then GET /api/matches
+	@command -v chromium >/dev/null || { apt-get install -y --no-install-recommends chromium >/dev/null || { echo "[docs-check] chromium is required (Debian: chromium)"; exit 1; }; }
+	@cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+	@BASE_URL=http://$(WATCH_ADDR):$(WATCH_PORT) node tests/browser/docs-check.mjs

@@ -14,7 +14,7 @@ use axum::{
     response::Response,
 };
 use lambda_http::{RequestExt, request::RequestContext};
-pub use shared::http::request_id::GatewayRequestId;
+pub use shared::http::request_id::{GatewayRequestId, XrayTraceId};
 
 /// Serves `router` as this Lambda function (what every API function's `main` ends with).
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
@@ -29,6 +29,12 @@ pub fn with_gateway_context(router: Router) -> Router {
 async fn gateway_context(mut request: Request, next: Next) -> Response {
     if let Some(id) = gateway_request_id(&request) {
         request.extensions_mut().insert(GatewayRequestId(id));
+    }
+    // The invocation's X-Ray trace id (the runtime's `Lambda-Runtime-Trace-Id`, also exported as
+    // `_X_AMZN_TRACE_ID`): a field of every log line of the request.
+    let trace = request.lambda_context_ref().and_then(|c| c.xray_trace_id.clone()).filter(|t| !t.is_empty());
+    if let Some(trace) = trace {
+        request.extensions_mut().insert(XrayTraceId(trace));
     }
     next.run(request).await
 }

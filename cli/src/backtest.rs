@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::NaiveTime;
 use clap::Args;
-use shared::engine::backtest::{BacktestReport, run_backtest, summarise};
+use shared::engine::backtest::{BacktestReport, run_backtest_with_progress, summarise};
 use shared::engine::csv_import::read_csv_file;
 use shared::engine::ml_model::train_or_prior;
 use shared::engine::{EngineConfig, MatchRecord, MlArtifact, MlTrainConfig, Strategy, TeamAliases};
@@ -148,6 +148,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     };
     train_config.seed = args.seed;
 
+    let progress = shared::progress::for_stderr();
     let mut runs = Vec::new();
     // ml_model and market use the same artifact for a season: trained once.
     let mut trained: std::collections::HashMap<usize, MlArtifact> = std::collections::HashMap::new();
@@ -197,7 +198,10 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
                 }
             };
             let started = Instant::now();
-            let report = run_backtest(strategy, &history, &test, &config, artifact.as_ref())?;
+            progress.stage(&format!("backtest {strategy} {}", season.name), test.len() as u64);
+            let report =
+                run_backtest_with_progress(strategy, &history, &test, &config, artifact.as_ref(), progress.as_ref())?;
+            progress.finish();
             let seconds = started.elapsed().as_secs_f64();
             eprintln!("[fp] {strategy} {}: {} matches predicted in {seconds:.2}s", season.name, report.rows.len());
             if let Some(out) = &args.out {

@@ -25,7 +25,9 @@ pub async fn run(command: DbCommand) -> anyhow::Result<()> {
                 .context("ENVIRONMENT is required")?
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("ENVIRONMENT: {e}"))?;
-            let seeded = shared::demo::seed(&pool, environment, chrono::Utc::now()).await?;
+            let progress = shared::progress::for_stderr();
+            let seeded =
+                shared::demo::seed_with_progress(&pool, environment, chrono::Utc::now(), progress.as_ref()).await?;
             println!(
                 "[fp] demo data: {} teams, {} matches, {} odds, {} users added",
                 seeded.teams, seeded.matches, seeded.odds, seeded.users

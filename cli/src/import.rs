@@ -35,7 +35,10 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!files.is_empty(), "no CSV file in {:?}", args.paths);
     let url = std::env::var("DATABASE_URL").context("DATABASE_URL is required")?;
     let pool = sqlx::PgPool::connect(&url).await.context("cannot connect to DATABASE_URL")?;
-    let report = shared::import::import_files(&pool, &files, args.competition.as_deref()).await?;
+    let progress = shared::progress::for_stderr();
+    let report =
+        shared::import::import_files_with_progress(&pool, &files, args.competition.as_deref(), progress.as_ref())
+            .await?;
     for f in &report.files {
         println!(
             "[fp] {}: {} {} rows, matches +{} ~{}, odds +{} ~{}",

@@ -3,6 +3,7 @@
 # bucket, table and secrets the functions expect. Idempotent: running it again reuses what runs.
 #
 #   infra/local/stack.sh tools      install the pinned Python tools into .venv (cargo-lambda, moto, cfn-lint)
+#   infra/local/stack.sh docs       the /docs page's pinned assets (npm ci in functions/health/docs-ui)
 #   infra/local/stack.sh services   tools + PostgreSQL + Redis + emulator + AWS resources; writes .local/stack.env
 #   infra/local/stack.sh stop       stop what this script started (never a server it did not start)
 #   infra/local/stack.sh status
@@ -50,6 +51,20 @@ tools() {
   log "installing pinned tools into .venv (cargo-lambda, moto, cfn-lint)"
   [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/infra/local/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
+# The /docs page's assets (Swagger UI), pinned with integrity hashes in
+# functions/health/docs-ui/package-lock.json and compiled into the health function: `npm ci`
+# installs exactly those (no install scripts) before any cargo build needs them.
+docs_assets() {
+  local dir="$ROOT/functions/health/docs-ui"
+  local stamp="$dir/node_modules/.lock.sha256"
+  local want; want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return; fi
+  command -v npm >/dev/null || die "npm is required for the /docs assets (Debian: npm)"
+  log "installing the /docs assets (npm ci in functions/health/docs-ui)"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$want" > "$stamp"
 }
 
@@ -182,6 +197,7 @@ ENV
 
 services() {
   tools
+  docs_assets
   postgres_up
   redis_up
   emulator_up
@@ -224,6 +240,7 @@ status() {
 case "${1:-services}" in
   tools) tools ;;
   services) services ;;
+  docs) docs_assets ;;
   stop) stop ;;
   status) status ;;
   *) die "unknown command: $1 (tools, services, stop, status)" ;;

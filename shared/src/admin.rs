@@ -38,6 +38,8 @@ pub struct AdminStats {
     pub calibration: BTreeMap<String, Calibration>,
     /// The last run of each job, by job name (`ingest`, `settle`, `train`, `backup`...).
     pub jobs: BTreeMap<String, LastJobRun>,
+    /// The feature flags in force, as the admin function's instance sees them.
+    pub flags: crate::flags::FeatureFlags,
     pub generated_at: DateTime<Utc>,
 }
 
@@ -233,8 +235,13 @@ async fn user_counts(pool: &PgPool) -> Result<UserCounts, ApiError> {
     Ok(UserCounts { total, active, admins })
 }
 
-/// The statistics as of `now`.
-pub async fn stats(pool: &PgPool, now: DateTime<Utc>) -> Result<AdminStats, ApiError> {
+/// The statistics as of `now`, with the feature flags in force.
+#[tracing::instrument(name = "db.admin_stats", skip_all)]
+pub async fn stats(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    flags: crate::flags::FeatureFlags,
+) -> Result<AdminStats, ApiError> {
     let since = now - Duration::weeks(ACCURACY_WEEKS);
     let (users, matches, predictions, models, weeks, runs, calibration) = tokio::try_join!(
         user_counts(pool),
@@ -252,6 +259,7 @@ pub async fn stats(pool: &PgPool, now: DateTime<Utc>) -> Result<AdminStats, ApiE
         accuracy: accuracy_view(models, weeks),
         calibration,
         jobs: runs.into_iter().map(|r| (r.job.clone(), LastJobRun::from(r))).collect(),
+        flags,
         generated_at: now,
     })
 }

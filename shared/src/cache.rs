@@ -97,6 +97,7 @@ impl Cache {
     }
 
     /// `PING`, with its round-trip time.
+    #[tracing::instrument(name = "redis.ping", skip_all)]
     pub async fn ping(&self) -> Result<Duration, CacheError> {
         let start = Instant::now();
         let mut conn = self.connection().await?;
@@ -106,6 +107,7 @@ impl Cache {
 
     /// A JSON value, or `None` on a miss, on a value that no longer decodes, or on a cache failure
     /// (logged).
+    #[tracing::instrument(name = "redis.get", skip_all, fields(key = %key))]
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let result: Result<Option<Vec<u8>>, CacheError> = async {
             let mut conn = self.connection().await?;
@@ -123,6 +125,7 @@ impl Cache {
     }
 
     /// Stores a JSON value with a time to live. A failure is logged and otherwise ignored.
+    #[tracing::instrument(name = "redis.set", skip_all, fields(key = %key))]
     pub async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
         let Ok(bytes) = serde_json::to_vec(value) else { return };
         let result: Result<(), CacheError> = async {
@@ -153,6 +156,7 @@ impl Cache {
     }
 
     /// Deletes keys (after a write made them stale). A failure is logged: the TTL bounds staleness.
+    #[tracing::instrument(name = "redis.del", skip_all, fields(keys = keys.len()))]
     pub async fn delete(&self, keys: &[String]) {
         if keys.is_empty() {
             return;

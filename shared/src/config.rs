@@ -143,6 +143,9 @@ pub struct Config {
     pub aws: AwsResources,
     pub jwt: JwtConfig,
     pub auth: AuthConfig,
+    /// `FEATURE_FLAGS_CACHE_TTL_SECS`, default 30, at most 30: how long an instance keeps the
+    /// feature flags before reading them again ([`crate::flags`]).
+    pub flags_cache_ttl: Duration,
 }
 
 impl Config {
@@ -232,6 +235,13 @@ impl Config {
                     .into(),
             });
         }
+        let flags_cache_ttl = Duration::from_secs(env.parse_or("FEATURE_FLAGS_CACHE_TTL_SECS", 30u64)?);
+        if flags_cache_ttl > crate::flags::MAX_CACHE_TTL {
+            return Err(ConfigError::Invalid {
+                var: "FEATURE_FLAGS_CACHE_TTL_SECS",
+                reason: "at most 30: a flag change must reach every instance within 30 s".into(),
+            });
+        }
         Ok(Self {
             environment,
             service_version: env.or("SERVICE_VERSION", env!("CARGO_PKG_VERSION")),
@@ -240,6 +250,7 @@ impl Config {
             aws,
             jwt,
             auth,
+            flags_cache_ttl,
         })
     }
 }
@@ -353,6 +364,16 @@ mod tests {
             c.database.source,
             SecretSource::SecretsManager { arn: "arn:aws:secretsmanager:eu-west-1:1:secret:db".into() }
         );
+    }
+
+    #[test]
+    fn the_flags_cache_lives_at_most_thirty_seconds() {
+        assert_eq!(load(&base()).unwrap().flags_cache_ttl, Duration::from_secs(30));
+        let mut vars = base();
+        vars.insert("FEATURE_FLAGS_CACHE_TTL_SECS", "1");
+        assert_eq!(load(&vars).unwrap().flags_cache_ttl, Duration::from_secs(1));
+        vars.insert("FEATURE_FLAGS_CACHE_TTL_SECS", "31");
+        assert!(matches!(load(&vars), Err(ConfigError::Invalid { var: "FEATURE_FLAGS_CACHE_TTL_SECS", .. })));
     }
 
     #[test]

@@ -88,6 +88,16 @@ impl OddsColumns {
 /// Loads the demo league and users. The current season has played `PLAYED_ROUNDS` weekly match
 /// days before `now`; the past seasons start 52, 104 and 156 weeks before it.
 pub async fn seed(pool: &PgPool, environment: Environment, now: DateTime<Utc>) -> Result<Seeded, DemoError> {
+    seed_with_progress(pool, environment, now, &crate::progress::Silent).await
+}
+
+/// [`seed`], reporting each match day written to `progress`.
+pub async fn seed_with_progress(
+    pool: &PgPool,
+    environment: Environment,
+    now: DateTime<Utc>,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Seeded, DemoError> {
     if environment != Environment::Local {
         return Err(DemoError::NotLocal(environment.as_str()));
     }
@@ -123,6 +133,8 @@ pub async fn seed(pool: &PgPool, environment: Environment, now: DateTime<Utc>) -
         .and_utc();
     let mut rng = ChaCha8Rng::seed_from_u64(2026);
     let rounds = double_round_robin(CLUBS.len());
+    progress.stage("seed-demo", (PAST_SEASONS as u64 + 1) * rounds.len() as u64);
+    let mut days_done = 0;
     for seasons_ago in (0..=PAST_SEASONS).rev() {
         let first_kickoff = current_start - Duration::weeks(52 * seasons_ago);
         let season = if first_kickoff.month() >= 7 { first_kickoff.year() } else { first_kickoff.year() - 1 };
@@ -132,6 +144,8 @@ pub async fn seed(pool: &PgPool, environment: Environment, now: DateTime<Utc>) -
         let mut odds = OddsColumns::default();
         for (round, pairs) in rounds.iter().enumerate() {
             let kickoff = first_kickoff + Duration::weeks(round as i64);
+            days_done += 1;
+            progress.set(days_done, &format!("season {season}/{} match day {}", (season + 1) % 100, round + 1));
             for &(h, a) in pairs {
                 let (lambda_home, lambda_away) = expected_goals(h, a, &form);
                 let (hg, ag) = (poisson(&mut rng, lambda_home), poisson(&mut rng, lambda_away));
@@ -197,6 +211,7 @@ pub async fn seed(pool: &PgPool, environment: Environment, now: DateTime<Utc>) -
         seeded.odds += inserted.rows_affected();
     }
 
+    progress.finish();
     for (username, role) in [("test_user", "user"), ("test_admin", "admin")] {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)")
             .bind(username)

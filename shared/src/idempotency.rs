@@ -112,6 +112,7 @@ fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<i64> {
 }
 
 /// Reserves `key` of `scope` (the caller) for a request whose body hashes to `hash`.
+#[tracing::instrument(name = "dynamodb.idempotency_begin", skip_all)]
 pub async fn begin(services: &Services, scope: &str, key: &str, hash: &str) -> Result<Begin, ApiError> {
     let client = services.aws.dynamodb().await;
     let table = &services.config.aws.table_name;
@@ -180,6 +181,7 @@ pub async fn begin(services: &Services, scope: &str, key: &str, hash: &str) -> R
 }
 
 /// Stores the response of a reserved request.
+#[tracing::instrument(name = "dynamodb.idempotency_complete", skip_all)]
 pub async fn complete(
     services: &Services,
     reservation: &Reservation,

@@ -1,5 +1,7 @@
 //! Public ids: a type prefix and the database id (`match_123`, `team_65`, `pred_1`, `user_7`).
 //! Parsing one is how a handler turns a path segment into a key, with a 400 for a malformed id.
+//! The grammar is exactly the OpenAPI document's `pattern` of each kind ([`MatchId::PATTERN`]...):
+//! the prefix, then a positive number without leading zeros, at most 18 digits.
 
 use std::fmt;
 
@@ -34,18 +36,22 @@ pub struct IdError {
 }
 
 macro_rules! public_id {
-    ($name:ident, $kind:expr, $what:literal) => {
+    ($name:ident, $kind:expr, $prefix:literal, $what:literal) => {
         #[doc = concat!("A ", $what, " id: `", stringify!($kind), "` prefix and the database key.")]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub i64);
 
         impl $name {
             pub const KIND: Kind = $kind;
+            /// The id's grammar as a regular expression (the OpenAPI `pattern`).
+            pub const PATTERN: &'static str = concat!("^", $prefix, "[1-9][0-9]{0,17}$");
 
             pub fn parse(value: &str) -> Result<Self, IdError> {
                 value
                     .strip_prefix(Self::KIND.prefix())
-                    .filter(|n| !n.is_empty() && n.len() <= 18 && n.bytes().all(|b| b.is_ascii_digit()))
+                    .filter(|n| {
+                        !n.is_empty() && n.len() <= 18 && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
+                    })
                     .and_then(|n| n.parse::<i64>().ok())
                     .filter(|n| *n > 0)
                     .map(Self)
@@ -85,10 +91,10 @@ macro_rules! public_id {
     };
 }
 
-public_id!(MatchId, Kind::Match, "match");
-public_id!(TeamId, Kind::Team, "team");
-public_id!(PredictionId, Kind::Prediction, "prediction");
-public_id!(UserId, Kind::User, "user");
+public_id!(MatchId, Kind::Match, "match_", "match");
+public_id!(TeamId, Kind::Team, "team_", "team");
+public_id!(PredictionId, Kind::Prediction, "pred_", "prediction");
+public_id!(UserId, Kind::User, "user_", "user");
 
 #[cfg(test)]
 mod tests {
@@ -98,11 +104,15 @@ mod tests {
     fn round_trips_and_refuses_malformed_ids() {
         assert_eq!(MatchId::parse("match_123").unwrap(), MatchId(123));
         assert_eq!(MatchId(123).to_string(), "match_123");
-        for bad in ["123", "match_", "match_-1", "match_0", "team_1", "match_1x", "match_99999999999999999999"] {
+        for bad in
+            ["123", "match_", "match_-1", "match_0", "match_01", "team_1", "match_1x", "match_99999999999999999999"]
+        {
             assert!(MatchId::parse(bad).is_err(), "{bad}");
         }
         let json = serde_json::to_string(&UserId(7)).unwrap();
         assert_eq!(json, "\"user_7\"");
         assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), UserId(7));
+        assert_eq!(MatchId::PATTERN, "^match_[1-9][0-9]{0,17}$");
+        assert!(MatchId::KIND.prefix() == "match_" && PredictionId::PATTERN.starts_with("^pred_["));
     }
 }

@@ -130,6 +130,16 @@ pub async fn import_files(
     paths: &[impl AsRef<Path>],
     competition: Option<&str>,
 ) -> Result<ImportReport, ImportError> {
+    import_files_with_progress(pool, paths, competition, &crate::progress::Silent).await
+}
+
+/// [`import_files`], reporting each file imported to `progress`.
+pub async fn import_files_with_progress(
+    pool: &PgPool,
+    paths: &[impl AsRef<Path>],
+    competition: Option<&str>,
+    progress: &dyn crate::progress::Progress,
+) -> Result<ImportReport, ImportError> {
     let competition = competition.map(check_code).transpose()?;
     let mut inputs = Vec::with_capacity(paths.len());
     for p in paths {
@@ -144,7 +154,7 @@ pub async fn import_files(
         let bytes = std::fs::read(p).map_err(read_err)?;
         inputs.push((name, bytes));
     }
-    run(pool, inputs, competition.as_deref()).await
+    run(pool, inputs, competition.as_deref(), progress).await
 }
 
 /// Imports one S3 object (key under `imports/`).
@@ -175,21 +185,26 @@ pub async fn import_s3(pool: &PgPool, s3: &aws_sdk_s3::Client, object: &S3Import
             return Err(too_large(bytes.len() as u64));
         }
     }
-    run(pool, vec![(name, bytes)], competition.as_deref()).await
+    run(pool, vec![(name, bytes)], competition.as_deref(), &crate::progress::Silent).await
 }
 
 async fn run(
     pool: &PgPool,
     inputs: Vec<(String, Vec<u8>)>,
     competition: Option<&str>,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let run_id = store::start_run(pool, JOB).await?;
     let mut report = ImportReport { run_id, ..Default::default() };
     let mut resolver = TeamResolver::default();
     let mut result = Ok(());
-    for (name, bytes) in &inputs {
-        match import_one(pool, &mut resolver, bytes, name, competition).await {
+    progress.stage("import", inputs.len() as u64);
+    for (i, (name, bytes)) in inputs.iter().enumerate() {
+        let imported = import_one(pool, &mut resolver, bytes, name, competition).await;
+        let short = name.rsplit('/').next().unwrap_or(name);
+        progress.set(i as u64 + 1, short);
+        match imported {
             Ok(file) => {
                 report.matches.add(file.matches);
                 report.odds.add(file.odds);
@@ -205,6 +220,7 @@ async fn run(
             }
         }
     }
+    progress.finish();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     let counts = serde_json::to_value(&report).unwrap_or_default();
     match result {

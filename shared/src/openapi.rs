@@ -16,6 +16,7 @@ use crate::{
     admin::AdminStats,
     auth::session::{LoginRequest, RefreshRequest, RegisterRequest, TokenPair},
     catalog,
+    flags::{FeatureFlags, FlagsChange},
     health::{HealthReport, Liveness},
     http::error::ErrorBody as ErrorResponse,
     predictions,
@@ -35,29 +36,46 @@ fn health_live() {}
     responses((status = 200, description = "this document", content_type = "application/json")))]
 fn openapi_json() {}
 
+#[utoipa::path(get, path = "/docs", tag = "health",
+    responses((status = 200, description = "this API's interactive documentation (Swagger UI)", content_type = "text/html")))]
+fn docs_page() {}
+
+#[utoipa::path(get, path = "/docs/{file}", tag = "health",
+    params(("file" = String, Path, description = "an asset of the /docs page",
+            pattern = r"^(swagger-ui-bundle\.js|swagger-ui\.css|favicon-32x32\.png|docs\.js)$")),
+    responses((status = 200, description = "the asset: JavaScript, CSS or PNG"),
+              (status = 404, description = "no such asset", body = ErrorResponse)))]
+fn docs_asset() {}
+
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = User), (status = 400, body = ErrorResponse),
-              (status = 403, description = "registration is closed", body = ErrorResponse),
+    responses((status = 201, body = User), (status = 400, description = "a field is invalid; the message names it", body = ErrorResponse),
+              (status = 403, description = "registration is closed (feature flag)", body = ErrorResponse),
               (status = 409, description = "username taken", body = ErrorResponse),
-              (status = 429, body = ErrorResponse)))]
+              (status = 429, body = ErrorResponse),
+              (status = 503, description = "read-only maintenance (`maintenance`), or a dependency is unavailable", body = ErrorResponse)))]
 fn register() {}
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 400, body = ErrorResponse),
               (status = 401, description = "bad credentials", body = ErrorResponse),
-              (status = 429, body = ErrorResponse)))]
+              (status = 429, description = "too many failed logins for this username or address", body = ErrorResponse),
+              (status = 503, description = "the database or the login throttle (DynamoDB) is unavailable", body = ErrorResponse)))]
 fn login() {}
 
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, description = "a rotated pair", body = TokenPair), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, description = "a rotated pair", body = TokenPair),
+              (status = 400, description = "refresh_token is empty or too long", body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn refresh() {}
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = 204, description = "the refresh token family is revoked"), (status = 401, body = ErrorResponse)))]
+    responses((status = 204, description = "the refresh token family is revoked"),
+              (status = 400, description = "refresh_token is empty or too long", body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn logout() {}
 
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, body = User), (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn me() {}
 
 #[utoipa::path(get, path = "/api/competitions", tag = "matches", security(("bearer" = [])),
@@ -67,7 +85,8 @@ fn competitions() {}
 
 #[utoipa::path(get, path = "/api/teams", tag = "matches", security(("bearer" = [])), params(catalog::TeamsQuery),
     responses((status = 200, body = catalog::TeamList), (status = 400, body = ErrorResponse),
-              (status = 401, body = ErrorResponse), (status = 404, description = "unknown competition", body = ErrorResponse)))]
+              (status = 401, body = ErrorResponse), (status = 404, description = "unknown competition", body = ErrorResponse),
+              (status = 503, body = ErrorResponse)))]
 fn teams() {}
 
 #[utoipa::path(get, path = "/api/matches", tag = "matches", security(("bearer" = [])), params(catalog::MatchesQuery),
@@ -77,9 +96,9 @@ fn teams() {}
 fn matches() {}
 
 #[utoipa::path(get, path = "/api/matches/{id}", tag = "matches", security(("bearer" = [])),
-    params(("id" = String, Path, description = "match id", example = "match_9")),
+    params(("id" = String, Path, description = "match id", example = "match_9", pattern = r"^match_[1-9][0-9]{0,17}$")),
     responses((status = 200, body = catalog::MatchDetail), (status = 400, body = ErrorResponse),
-              (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+              (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn match_by_id() {}
 
 #[utoipa::path(post, path = "/api/predictions", tag = "predictions", security(("bearer" = [])),
@@ -87,42 +106,61 @@ fn match_by_id() {}
     params(("Idempotency-Key" = Option<String>, Header,
             description = "the same key and body within 24 h returns the first response; another body is a 422")),
     responses((status = 201, body = predictions::Prediction),
-              (status = 400, description = "bad match_id or strategy_type", body = ErrorResponse),
-              (status = 401, body = ErrorResponse), (status = 404, description = "unknown match", body = ErrorResponse),
+              (status = 400, description = "bad match_id, strategy_type or Idempotency-Key", body = ErrorResponse),
+              (status = 401, body = ErrorResponse),
+              (status = 403, description = "the strategy is turned off (feature flag)", body = ErrorResponse),
+              (status = 404, description = "unknown match", body = ErrorResponse),
               (status = 409, description = "the same Idempotency-Key is in progress", body = ErrorResponse),
               (status = 422, description = "Idempotency-Key reused with another body", body = ErrorResponse),
-              (status = 503, body = ErrorResponse)))]
+              (status = 503, description = "read-only maintenance (`maintenance`), or a dependency is unavailable", body = ErrorResponse)))]
 fn create_prediction() {}
 
 #[utoipa::path(get, path = "/api/predictions/{id}", tag = "predictions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "prediction id", example = "pred_1")),
-    responses((status = 200, body = predictions::Prediction), (status = 401, body = ErrorResponse),
-              (status = 404, description = "unknown, or another user's", body = ErrorResponse)))]
+    params(("id" = String, Path, description = "prediction id", example = "pred_1", pattern = r"^pred_[1-9][0-9]{0,17}$")),
+    responses((status = 200, body = predictions::Prediction), (status = 400, description = "not a prediction id", body = ErrorResponse),
+              (status = 401, body = ErrorResponse),
+              (status = 404, description = "unknown, or another user's", body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn prediction_by_id() {}
 
 #[utoipa::path(get, path = "/api/predictions", tag = "predictions", security(("bearer" = [])),
     params(predictions::PredictionsQuery),
     responses((status = 200, description = "the caller's predictions, newest first", body = predictions::PredictionPage),
-              (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+              (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn list_predictions() {}
 
 #[utoipa::path(get, path = "/api/admin/stats", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = AdminStats), (status = 401, body = ErrorResponse),
-              (status = 403, body = ErrorResponse)))]
+              (status = 403, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn admin_stats() {}
 
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
     params(UsersQuery),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorResponse),
-              (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
+              (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn admin_users() {}
 
 #[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, example = "user_7")), request_body = UserChange,
+    params(("id" = String, Path, example = "user_7", pattern = r"^user_[1-9][0-9]{0,17}$")), request_body = UserChange,
     responses((status = 200, body = User), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
-              (status = 409, description = "the last active admin cannot be demoted or deactivated", body = ErrorResponse)))]
+              (status = 409, description = "the last active admin cannot be demoted or deactivated", body = ErrorResponse),
+              (status = 503, description = "read-only maintenance (`maintenance`), or a dependency is unavailable", body = ErrorResponse)))]
 fn admin_update_user() {}
+
+#[utoipa::path(patch, path = "/api/admin/flags", tag = "admin", security(("bearer" = [])), request_body = FlagsChange,
+    responses((status = 200, description = "the flags now in force; every instance applies them within 30 s", body = FeatureFlags),
+              (status = 400, description = "no flag given, or an unknown one", body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 503, description = "DynamoDB is unavailable", body = ErrorResponse)))]
+fn admin_update_flags() {}
+
+/// `YYYY-MM-DD` or an RFC 3339 date-time (`date_from`, `date_to`).
+pub fn date_or_date_time() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+    let string =
+        |format| ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(format)));
+    Schema::AnyOf(AnyOfBuilder::new().item(string(KnownFormat::Date)).item(string(KnownFormat::DateTime)).build())
+}
 
 struct BearerAuth;
 
@@ -140,11 +178,11 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "football-prediction", description = "Football match predictions: the HTTP API of every function."),
     paths(
-        health, health_live, openapi_json,
+        health, health_live, openapi_json, docs_page, docs_asset,
         register, login, refresh, logout, me,
         competitions, teams, matches, match_by_id,
         create_prediction, prediction_by_id, list_predictions,
-        admin_stats, admin_users, admin_update_user,
+        admin_stats, admin_users, admin_update_user, admin_update_flags,
     ),
     components(schemas(ErrorResponse)),
     modifiers(&BearerAuth),
@@ -187,7 +225,10 @@ mod tests {
         ("GET", "/api/admin/stats"),
         ("GET", "/api/admin/users"),
         ("PATCH", "/api/admin/users/{id}"),
+        ("PATCH", "/api/admin/flags"),
         ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/{file}"),
     ];
 
     fn documented() -> Vec<(String, String)> {
@@ -240,6 +281,44 @@ mod tests {
             matches["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
         for p in ["competition", "team", "status", "date_from", "date_to", "limit", "cursor"] {
             assert!(params.contains(&p), "{p}");
+        }
+    }
+
+    /// The parameter `name` of `method path`, its schema.
+    fn param(doc: &serde_json::Value, method: &str, path: &str, name: &str) -> serde_json::Value {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap_or_else(|| panic!("{method} {path}"));
+        let p = params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{method} {path}: no `{name}`"));
+        p["schema"].clone()
+    }
+
+    #[test]
+    fn the_document_states_the_grammars_the_code_parses() {
+        use crate::ids::{MatchId, PredictionId, TeamId, UserId};
+        let doc = json();
+        assert_eq!(param(&doc, "get", "/api/matches/{id}", "id")["pattern"], MatchId::PATTERN);
+        assert_eq!(param(&doc, "get", "/api/predictions/{id}", "id")["pattern"], PredictionId::PATTERN);
+        assert_eq!(param(&doc, "patch", "/api/admin/users/{id}", "id")["pattern"], UserId::PATTERN);
+        assert_eq!(param(&doc, "get", "/api/matches", "team")["pattern"], TeamId::PATTERN);
+        assert_eq!(param(&doc, "get", "/api/predictions", "match_id")["pattern"], MatchId::PATTERN);
+        assert_eq!(param(&doc, "get", "/api/admin/users", "cursor")["pattern"], UserId::PATTERN);
+        for path in ["/api/matches", "/api/predictions"] {
+            assert_eq!(param(&doc, "get", path, "cursor")["pattern"], catalog::CURSOR_PATTERN, "{path}");
+        }
+        for path in ["/api/matches", "/api/predictions", "/api/admin/users"] {
+            let limit = param(&doc, "get", path, "limit");
+            assert_eq!((limit["minimum"].as_i64(), limit["maximum"].as_i64()), (Some(1), Some(100)), "{path}: {limit}");
+        }
+        let status = param(&doc, "get", "/api/matches", "status")["pattern"].as_str().unwrap().to_string();
+        for s in catalog::STATUSES {
+            assert!(status.contains(s), "{s}");
+        }
+        let body = &doc["components"]["schemas"]["CreatePrediction"]["properties"];
+        assert_eq!(body["match_id"]["pattern"], MatchId::PATTERN);
+        for s in crate::engine::Strategy::ALL {
+            assert!(body["strategy_type"]["pattern"].as_str().unwrap().contains(s.as_str()), "{s}");
+        }
+        for schema in ["UserChange", "FlagsChange", "StrategyChange"] {
+            assert_eq!(doc["components"]["schemas"][schema]["minProperties"], 1, "{schema}: an empty body is a 400");
         }
     }
 
@@ -440,6 +519,7 @@ mod conformance {
             ApiError::Unprocessable("idempotency key reused".into()),
             ApiError::TooManyRequests { retry_after_secs: 30 },
             ApiError::unavailable("database", std::io::Error::other("down")),
+            ApiError::Maintenance { retry_after_secs: 30 },
             ApiError::internal(std::io::Error::other("bug")),
         ]
     }
@@ -564,6 +644,12 @@ mod conformance {
                     },
                 ),
             ]),
+            flags: crate::flags::FeatureFlags {
+                updated_at: Some(at(9)),
+                updated_by: Some("user_1".into()),
+                version: 2,
+                ..crate::flags::FeatureFlags::defaults(true)
+            },
             generated_at: at(10),
         };
         assert_conforms(&doc, "get", "/api/admin/stats", 200, &stats);
@@ -574,6 +660,7 @@ mod conformance {
             accuracy: BTreeMap::new(),
             calibration: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            flags: crate::flags::FeatureFlags::defaults(false),
             generated_at: at(10),
         };
         assert_conforms(&doc, "get", "/api/admin/stats", 200, &empty);
@@ -588,6 +675,8 @@ mod conformance {
             "refresh_token" => json!("r".repeat(43)),
             "role" => json!("admin"),
             "is_active" => json!(true),
+            "registration_open" | "maintenance_mode" | "market_comparison" => json!(false),
+            "strategies" => json!({"ml_model": false}),
             other => panic!("no sample for `{other}`: add one"),
         }
     }
@@ -633,6 +722,8 @@ mod conformance {
         check_request::<RefreshRequest>(&doc, "post", "/api/auth/refresh");
         check_request::<RefreshRequest>(&doc, "post", "/api/auth/logout");
         check_request::<UserChange>(&doc, "patch", "/api/admin/users/{id}");
+        check_request::<FlagsChange>(&doc, "patch", "/api/admin/flags");
+        assert_conforms(&doc, "patch", "/api/admin/flags", 200, &FeatureFlags::defaults(true));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::{
     cache::Cache,
     config::{Config, DatabaseConfig},
     db::Database,
+    flags::{FeatureFlags, FlagStore},
     http::ApiError,
     ids::UserId,
     secrets::SecretStore,
@@ -27,6 +28,8 @@ pub struct ServicesInner {
     pub cache: Cache,
     pub aws: Arc<AwsClients>,
     pub secrets: Arc<SecretStore>,
+    /// This instance's view of the feature flags (read at most once per TTL).
+    pub flag_store: FlagStore,
     token_keys: OnceCell<TokenKeys>,
     identity: OnceCell<IdentityHasher>,
     /// Separates the cache entries of different databases sharing one Redis (tests).
@@ -49,12 +52,14 @@ impl Services {
         let db = database(config.database.clone(), secrets.clone());
         let cache = Cache::with_secrets(&config.cache, secrets.clone());
         let cache_scope = cache_scope(&config);
+        let flag_store = FlagStore::new(config.flags_cache_ttl, config.auth.registration_open);
         Self(Arc::new(ServicesInner {
             config,
             db,
             cache,
             aws,
             secrets,
+            flag_store,
             token_keys: OnceCell::new(),
             identity: OnceCell::new(),
             cache_scope,
@@ -73,6 +78,11 @@ fn cache_scope(config: &Config) -> String {
 }
 
 impl ServicesInner {
+    /// The feature flags in force (from this instance's memory within the TTL).
+    pub async fn flags(&self) -> FeatureFlags {
+        self.flag_store.current(self.aws.dynamodb().await, &self.config.aws.table_name).await
+    }
+
     /// The access-token keys; the signing key is read (from Secrets Manager when configured so)
     /// on first use and kept for the life of the process.
     pub async fn token_keys(&self) -> Result<&TokenKeys, ApiError> {

@@ -4,6 +4,13 @@
 //! one JSON object that CloudWatch Logs Insights can query; otherwise compact text for a terminal.
 //! The level comes from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, default `info`. Secrets never
 //! reach a field: they are [`crate::secret::Secret`]s, whose `Debug`/`Display` print `[redacted]`.
+//!
+//! Traces: every database, Redis and AWS call and the model work run in a span of their own
+//! (`db.*`, `redis.*`, `dynamodb.*`, `s3.*`, `secretsmanager.*`, `model.*`) inside the request's
+//! span, whose `trace_id` is the invocation's X-Ray trace id (and the runtime's `Lambda runtime
+//! invoke` span carries `xrayTraceId`), so every log line of a request names its trace. With
+//! `LOG_SPANS=close` each span also logs one line when it ends, with its busy and idle time:
+//! where a slow request spent its time, locally or in CloudWatch.
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -19,6 +26,11 @@ pub fn init() {
     ))
     .unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let span_events = if std::env::var("LOG_SPANS").is_ok_and(|v| v.eq_ignore_ascii_case("close")) {
+        fmt::format::FmtSpan::CLOSE
+    } else {
+        fmt::format::FmtSpan::NONE
+    };
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
         registry
@@ -29,11 +41,14 @@ pub fn init() {
                     .with_current_span(false)
                     .with_span_list(true)
                     .with_target(false)
-                    .with_ansi(false),
+                    .with_ansi(false)
+                    .with_span_events(span_events),
             )
             .try_init()
     } else {
-        registry.with(fmt::layer().compact().with_target(false).with_ansi(false)).try_init()
+        registry
+            .with(fmt::layer().compact().with_target(false).with_ansi(false).with_span_events(span_events))
+            .try_init()
     };
     let _ = result;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {

@@ -129,6 +129,7 @@ pub fn validate_email(field: &str, email: &str) -> Result<(), ApiError> {
 // ----- the store --------------------------------------------------------------------------------
 
 /// Creates an account with an already computed argon2id hash; `None` when the username is taken.
+#[tracing::instrument(name = "db.create_user", skip_all)]
 pub async fn create(
     pool: &PgPool,
     username: &str,
@@ -149,6 +150,7 @@ pub async fn create(
     Ok(row.map(User::from))
 }
 
+#[tracing::instrument(name = "db.get_user", skip_all, fields(user_id = %id))]
 pub async fn get(pool: &PgPool, id: UserId) -> Result<Option<User>, ApiError> {
     let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(id.0)
@@ -157,6 +159,7 @@ pub async fn get(pool: &PgPool, id: UserId) -> Result<Option<User>, ApiError> {
     Ok(row.map(User::from))
 }
 
+#[tracing::instrument(name = "db.get_user_by_username", skip_all)]
 pub async fn get_by_username(pool: &PgPool, username: &str) -> Result<Option<User>, ApiError> {
     let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
         .bind(username)
@@ -166,6 +169,7 @@ pub async fn get_by_username(pool: &PgPool, username: &str) -> Result<Option<Use
 }
 
 /// The credentials of `username`, if such an account exists.
+#[tracing::instrument(name = "db.credentials", skip_all)]
 pub async fn credentials(pool: &PgPool, username: &str) -> Result<Option<Credentials>, ApiError> {
     let row: Option<(i64, String, bool, String, i64)> =
         sqlx::query_as("SELECT id, role, is_active, password_hash, token_version FROM users WHERE username = $1")
@@ -191,8 +195,10 @@ pub async fn record_login(pool: &PgPool, id: UserId) -> Result<(), ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct UsersQuery {
     /// Page size, 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page (`user_<n>`).
+    #[param(pattern = r"^user_[1-9][0-9]{0,17}$", nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -218,6 +224,7 @@ pub struct UserPage {
 }
 
 /// Users after `after` (exclusive), at most `limit` (1..=100).
+#[tracing::instrument(name = "db.list_users", skip_all)]
 pub async fn list(pool: &PgPool, after: Option<UserId>, limit: i64) -> Result<UserPage, ApiError> {
     let limit = limit.clamp(1, LIST_LIMIT_MAX);
     let rows: Vec<UserRow> =
@@ -232,15 +239,24 @@ pub async fn list(pool: &PgPool, after: Option<UserId>, limit: i64) -> Result<Us
     Ok(UserPage { items, next_cursor })
 }
 
-/// What an admin may change about an account: the body of `PATCH /api/admin/users/{id}`.
+/// What an admin may change about an account: the body of `PATCH /api/admin/users/{id}` (at
+/// least one of the two).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UserChange {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     /// `false` deactivates the account and revokes its refresh tokens.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
+}
+
+/// A field that may be left out but, when given, is a value: `null` is refused, as the schema says.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 impl UserChange {
@@ -283,6 +299,7 @@ impl From<ChangeError> for ApiError {
 /// bumps its token version (its access tokens fail at the next request). The caller publishes the
 /// new state to the cache after this returns ([`crate::Services::publish_account_state`]). The last
 /// active admin can be neither demoted nor deactivated, so the system never locks its admins out.
+#[tracing::instrument(name = "db.update_user", skip_all, fields(user_id = %id))]
 pub async fn update(pool: &PgPool, id: UserId, change: UserChange) -> Result<User, ChangeError> {
     let mut tx = pool.begin().await?;
     let current: Option<(String, bool)> = sqlx::query_as("SELECT role, is_active FROM users WHERE id = $1 FOR UPDATE")

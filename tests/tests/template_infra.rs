@@ -15,6 +15,8 @@ const CONTRACT: &[(&str, &str, &str)] = &[
     ("GET", "/health", "health"),
     ("GET", "/health/live", "health"),
     ("GET", "/openapi.json", "health"),
+    ("GET", "/docs", "health"),
+    ("GET", "/docs/{file}", "health"),
     ("POST", "/api/auth/register", "auth"),
     ("POST", "/api/auth/login", "auth"),
     ("POST", "/api/auth/refresh", "auth"),
@@ -30,6 +32,7 @@ const CONTRACT: &[(&str, &str, &str)] = &[
     ("GET", "/api/admin/stats", "admin"),
     ("GET", "/api/admin/users", "admin"),
     ("PATCH", "/api/admin/users/{id}", "admin"),
+    ("PATCH", "/api/admin/flags", "admin"),
     ("ANY", "$default", "health"),
 ];
 

@@ -1,6 +1,7 @@
 //! The `admin` function (admin role only): `GET /api/admin/stats`, `GET /api/admin/users`
-//! (cursor-paginated) and `PATCH /api/admin/users/{id}` (role, active). The logic is
-//! `shared::admin` and `shared::users`; this crate parses and answers.
+//! (cursor-paginated), `PATCH /api/admin/users/{id}` (role, active) and `PATCH /api/admin/flags`
+//! (the feature flags). The logic is `shared::admin`, `shared::users` and `shared::flags`; this
+//! crate parses and answers.
 
 use axum::{
     Json, Router,
@@ -11,6 +12,7 @@ use axum::{
 use shared::{
     Services, admin,
     auth::AdminUser,
+    flags::FlagsChange,
     http::{ApiError, ApiJson, ApiPath, ApiQuery},
     ids::UserId,
     users::{self, UserChange, UsersQuery},
@@ -22,13 +24,15 @@ pub fn router(services: Services) -> Router {
             .route("/api/admin/stats", get(stats))
             .route("/api/admin/users", get(list_users))
             .route("/api/admin/users/{id}", patch(update_user))
+            .route("/api/admin/flags", patch(update_flags))
+            .route_layer(axum::middleware::from_fn_with_state(services.clone(), shared::flags::maintenance_guard))
             .with_state(services),
     )
 }
 
 async fn stats(State(services): State<Services>, _admin: AdminUser) -> Result<Response, ApiError> {
     let pool = services.db.pool().await?;
-    let body = admin::stats(pool, chrono::Utc::now()).await?;
+    let body = admin::stats(pool, chrono::Utc::now(), services.flags().await).await?;
     Ok(([("cache-control", "no-store")], Json(body)).into_response())
 }
 
@@ -63,4 +67,29 @@ async fn update_user(
         "account changed by an admin"
     );
     Ok(([("cache-control", "no-store")], Json(user)).into_response())
+}
+
+/// Changes the flags named in the body; the change is logged with the admin who made it, and
+/// every instance applies it within the flags' cache TTL (at most 30 s).
+async fn update_flags(
+    State(services): State<Services>,
+    AdminUser(admin): AdminUser,
+    ApiJson(change): ApiJson<FlagsChange>,
+) -> Result<Response, ApiError> {
+    change.assignments()?;
+    let client = services.aws.dynamodb().await;
+    let before = services.flag_store.read(client, &services.config.aws.table_name).await?;
+    let flags = services
+        .flag_store
+        .update(client, &services.config.aws.table_name, &change, admin.id, chrono::Utc::now())
+        .await?;
+    tracing::info!(
+        admin_id = %admin.id,
+        change = %serde_json::to_string(&change).unwrap_or_default(),
+        before = %serde_json::to_string(&before).unwrap_or_default(),
+        after = %serde_json::to_string(&flags).unwrap_or_default(),
+        version = flags.version,
+        "feature flags changed by an admin"
+    );
+    Ok(([("cache-control", "no-store")], Json(flags)).into_response())
 }

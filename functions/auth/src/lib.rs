@@ -28,6 +28,7 @@ pub fn router(services: Services) -> Router {
             .route("/api/auth/refresh", post(refresh))
             .route("/api/auth/logout", post(logout))
             .route("/api/auth/me", get(me))
+            .route_layer(middleware::from_fn_with_state(services.clone(), shared::flags::maintenance_guard))
             .with_state(services),
     )
 }

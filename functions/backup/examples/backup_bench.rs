@@ -22,6 +22,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let copies: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(10);
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/football-data-co-uk/E0");
             let records = testdata::read_dir(&dir)?;
+            let progress = shared::progress::for_stderr();
+            progress.stage("seed", copies as u64);
             for c in 0..copies {
                 let ids = testdata::load_matches(&pool, &format!("E{c}"), &records).await?;
                 let users = testdata::create_users(&pool, &format!("fan{c}"), 100).await?;
@@ -40,8 +42,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     })
                     .collect();
                 testdata::insert_predictions(&pool, &preds).await?;
-                eprintln!("copy {c}: {} matches", ids.len());
+                progress.set(c as u64 + 1, &format!("copy {c}: {} matches", ids.len()));
             }
+            progress.finish();
         }
         "backup" => {
             let store = Store {
@@ -51,7 +54,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let started = Instant::now();
             let mut conn = pool.acquire().await?;
-            let m = backup::backup(&mut conn, &store, &BackupOptions::default()).await?;
+            // The tables are listed inside the backup's snapshot: a count without a total.
+            let progress: std::sync::Arc<dyn shared::progress::Progress> = shared::progress::for_stderr().into();
+            progress.stage("backup tables", 0);
+            let (tick, rows) = (progress.clone(), std::sync::atomic::AtomicU64::new(0));
+            let tables = std::sync::atomic::AtomicU64::new(0);
+            let options = BackupOptions {
+                on_table: Some(std::sync::Arc::new(move |entry: &backup::TableEntry| {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    let total = rows.fetch_add(entry.rows, Relaxed) + entry.rows;
+                    let n = tables.fetch_add(1, Relaxed) + 1;
+                    tick.set(n, &format!("{} ({} rows; {total} rows in all)", entry.name, entry.rows));
+                })),
+                ..BackupOptions::default()
+            };
+            let m = backup::backup(&mut conn, &store, &options).await?;
+            progress.finish();
             println!(
                 "{{\"backup_id\":\"{}\",\"rows\":{},\"bytes\":{},\"seconds\":{:.3}}}",
                 m.backup_id,

@@ -1,6 +1,9 @@
 //! The `health` function: `GET /health` (readiness: database and cache, each checked with its
-//! own timeout), `GET /health/live` (liveness: touches nothing) and `GET /openapi.json` (the API's
-//! OpenAPI 3 document; this function also owns the catch-all, so unknown paths get the JSON 404).
+//! own timeout), `GET /health/live` (liveness: touches nothing), `GET /openapi.json` (the API's
+//! OpenAPI 3 document) and `GET /docs` (the interactive page on it, [`docs`]); this function also
+//! owns the catch-all, so unknown paths get the JSON 404.
+
+pub mod docs;
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use shared::{
@@ -16,7 +19,12 @@ pub fn router(services: Services) -> Router {
     let mut routes = Router::new()
         .route("/health", get(readiness))
         .route("/health/live", get(liveness))
-        .route("/openapi.json", get(openapi));
+        .route("/openapi.json", get(openapi))
+        .route("/docs", get(docs::page))
+        .route("/docs/{file}", get(docs::asset))
+        // API Gateway sends every request that no route of the HTTP API matches here ($default):
+        // a known path with another method is a 405 naming the allowed ones, anything else a 404.
+        .route("/{*rest}", axum::routing::any(unmatched));
     // `GET /health/panic` panics, to prove on the shipped (release) binary that a panic is the
     // contract's JSON 500 and that the process goes on serving (`make drills`). It exists only
     // when `ENVIRONMENT=local`, which no deployed stack sets (the template says dev, staging or
@@ -25,6 +33,38 @@ pub fn router(services: Services) -> Router {
         routes = routes.route("/health/panic", get(panic_on_purpose));
     }
     shared::http::finish(routes.with_state(services))
+}
+
+/// The methods the OpenAPI document has for `path` (its templates' `{name}` match one segment).
+pub fn documented_methods(path: &str) -> Vec<String> {
+    let doc = shared::openapi::json();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut methods: Vec<String> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        })
+        .flat_map(|(_, item)| item.as_object().into_iter().flat_map(|ops| ops.keys().map(|m| m.to_ascii_uppercase())))
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
+}
+
+async fn unmatched(request: axum::extract::Request) -> axum::response::Response {
+    let allowed = documented_methods(request.uri().path());
+    if allowed.is_empty() || allowed.iter().any(|m| m == request.method().as_str()) {
+        return shared::http::ApiError::NotFound("no such route".into()).into_response();
+    }
+    let mut response = shared::http::ApiError::MethodNotAllowed.into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(axum::http::header::ALLOW, value);
+    }
+    response
 }
 
 async fn panic_on_purpose() -> &'static str {

@@ -153,6 +153,34 @@ async fn unknown_paths_get_the_json_404() {
     assert_eq!(res.body["error"]["request_id"], res.headers["x-request-id"].to_str().unwrap());
 }
 
+#[tokio::test]
+async fn a_known_path_with_another_method_is_a_405_naming_the_allowed_ones() {
+    let services = Services::new(config("postgres://postgres@127.0.0.1:9/none", "redis://127.0.0.1:9"));
+    let router = health::router(services);
+    async fn call_with(router: &axum::Router, method: &str, uri: &str) -> test_support::TestResponse {
+        let request = axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap();
+        test_support::send(router, request).await
+    }
+    let call = |method: &'static str, uri: &'static str| call_with(&router, method, uri);
+    let res = call("DELETE", "/api/matches").await;
+    assert_eq!(res.status, 405, "{}", res.text);
+    assert_eq!(res.headers["allow"], "GET");
+    assert_eq!(res.body["error"]["code"], "method_not_allowed");
+    let res = call("PUT", "/api/predictions").await;
+    assert_eq!((res.status, res.headers["allow"].to_str().unwrap()), (405, "GET, POST"));
+    assert_eq!(call("POST", "/api/matches/match_1").await.headers["allow"], "GET");
+    assert_eq!(call("DELETE", "/api/nothing/here").await.status, 404);
+    let res = call("GET", "/docs").await;
+    assert_eq!(res.status, 200);
+    assert!(
+        res.text.contains("swagger-ui-bundle.js")
+            && res.headers["content-security-policy"].to_str().unwrap().contains("'self'")
+    );
+    let res = call("GET", "/docs/swagger-ui.css").await;
+    assert_eq!((res.status, res.headers["content-type"].to_str().unwrap()), (200, "text/css; charset=utf-8"));
+    assert_eq!(call("GET", "/docs/../../etc/passwd").await.status, 404);
+}
+
 async fn eventually_ok(router: &axum::Router) -> test_support::TestResponse {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

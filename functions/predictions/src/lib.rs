@@ -3,6 +3,10 @@
 //! admin) and `GET /api/predictions` (the caller's). The model state lives in [`ModelCache`] for
 //! the life of the warm instance, and in Redis (`shared::predictions`).
 
+// The handler's future nests the idempotency, model-cache and tracing layers deeper than the
+// default limit lets rustc compute its layout.
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 
 use axum::{
@@ -44,6 +48,7 @@ pub fn router_with(services: Services, models: Arc<ModelCache>) -> Router {
         Router::new()
             .route("/api/predictions", get(list).post(create))
             .route("/api/predictions/{id}", get(by_id))
+            .route_layer(axum::middleware::from_fn_with_state(services.clone(), shared::flags::maintenance_guard))
             .with_state(AppState { services, models }),
     )
 }

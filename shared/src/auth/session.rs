@@ -85,14 +85,19 @@ fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 32 of `a-z`, `0-9`, `_`.
-    #[schema(example = "ann_99")]
+    #[schema(example = "ann_99", pattern = r"^[a-z0-9_]{3,32}$")]
     pub username: String,
     /// 10 to 128 characters, not the username.
     #[serde(deserialize_with = "secret")]
-    #[schema(value_type = String, example = "a long password")]
+    #[schema(value_type = String, example = "a long password", min_length = 10, max_length = 128)]
     pub password: Secret,
+    /// `local@domain.tld`: no space or control character, a dot inside the domain.
     #[serde(default)]
-    #[schema(example = "ann@example.com")]
+    #[schema(
+        example = "ann@example.com",
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]$"
+    )]
     pub email: Option<String>,
 }
 
@@ -106,10 +111,10 @@ impl From<RegisterRequest> for NewAccount {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(example = "ann_99")]
+    #[schema(example = "ann_99", min_length = 1, max_length = 64)]
     pub username: String,
     #[serde(deserialize_with = "secret")]
-    #[schema(value_type = String, example = "a long password")]
+    #[schema(value_type = String, example = "a long password", min_length = 1, max_length = 128)]
     pub password: Secret,
 }
 
@@ -119,7 +124,7 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The `refresh_token` of the last pair.
     #[serde(deserialize_with = "secret")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 256)]
     pub refresh_token: Secret,
 }
 
@@ -146,7 +151,7 @@ pub struct NewAccount {
 
 /// Validates and creates an account with role `user`; 409 when the username is taken.
 pub async fn register(services: &Services, account: NewAccount) -> Result<User, ApiError> {
-    if !services.config.auth.registration_open {
+    if !services.flags().await.registration_open {
         return Err(ApiError::Forbidden("registration is closed".into()));
     }
     users::validate_username("username", &account.username)?;

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{FromRow, PgPool};
 use utoipa::{IntoParams, ToSchema};
 
-pub use cursor::Cursor;
+pub use cursor::{Cursor, PATTERN as CURSOR_PATTERN};
 
 use crate::{
     Services,
@@ -135,7 +135,8 @@ pub struct MatchPage {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TeamsQuery {
-    /// Competition code (`PL`); all teams when absent.
+    /// Competition code (`PL`, any case); all teams when absent.
+    #[param(pattern = r"^[A-Za-z0-9]{2,10}$", nullable = false)]
     pub competition: Option<String>,
 }
 
@@ -144,19 +145,30 @@ pub struct TeamsQuery {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MatchesQuery {
-    /// Competition code, e.g. `PL`.
+    /// Competition code, e.g. `PL` (any case).
+    #[param(pattern = r"^[A-Za-z0-9]{2,10}$", nullable = false)]
     pub competition: Option<String>,
     /// A team id (`team_65`): its home and away matches.
+    #[param(pattern = r"^team_[1-9][0-9]{0,17}$", nullable = false)]
     pub team: Option<String>,
     /// A status or a comma-separated list of them (`FINISHED`, `TIMED,SCHEDULED`).
+    #[param(
+        pattern = r"^(SCHEDULED|TIMED|IN_PLAY|PAUSED|FINISHED|POSTPONED|SUSPENDED|CANCELLED|AWARDED)(,(SCHEDULED|TIMED|IN_PLAY|PAUSED|FINISHED|POSTPONED|SUSPENDED|CANCELLED|AWARDED))*$",
+        nullable = false
+    )]
     pub status: Option<String>,
     /// Kick-off on or after: `YYYY-MM-DD` (start of the day, UTC) or RFC 3339.
+    #[param(schema_with = crate::openapi::date_or_date_time)]
     pub date_from: Option<String>,
-    /// Kick-off on or before: `YYYY-MM-DD` (the whole day, UTC) or RFC 3339.
+    /// Kick-off on or before: `YYYY-MM-DD` (the whole day, UTC) or RFC 3339. Before `date_from`:
+    /// an empty page.
+    #[param(schema_with = crate::openapi::date_or_date_time)]
     pub date_to: Option<String>,
     /// Page size, 1 to 100, default 20.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^v1\.(0|-?[1-9][0-9]{0,15})\.[1-9][0-9]{0,17}$", nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -175,7 +187,7 @@ pub struct MatchFilter {
 
 /// Validates a competition code (`PL`, `DEMO`): 400 naming `field` otherwise.
 pub fn parse_competition_code(value: &str, field: &str) -> Result<String, ApiError> {
-    let code = value.trim().to_ascii_uppercase();
+    let code = value.to_ascii_uppercase();
     if (2..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(code)
     } else {
@@ -187,7 +199,7 @@ pub fn parse_competition_code(value: &str, field: &str) -> Result<String, ApiErr
 pub fn parse_limit(value: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     match value {
         None => Ok(default),
-        Some(v) => match v.trim().parse::<i64>() {
+        Some(v) => match v.parse::<i64>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::invalid_field("limit", format!("expected an integer from 1 to {max}"))),
         },
@@ -195,7 +207,6 @@ pub fn parse_limit(value: Option<&str>, default: i64, max: i64) -> Result<i64, A
 }
 
 fn parse_bound(value: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
-    let value = value.trim();
     if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
         let date = crate::http::bounds::check_date(field, date)?;
         let date = if end_of_day { date.succ_opt() } else { Some(date) };
@@ -215,16 +226,13 @@ fn parse_bound(value: &str, field: &str, end_of_day: bool) -> Result<DateTime<Ut
 impl MatchFilter {
     pub fn parse(q: &MatchesQuery) -> Result<Self, ApiError> {
         let competition = q.competition.as_deref().map(|c| parse_competition_code(c, "competition")).transpose()?;
-        let team = q
-            .team
-            .as_deref()
-            .map(|t| TeamId::parse(t.trim()).map_err(|e| ApiError::invalid_field("team", e)))
-            .transpose()?;
+        let team =
+            q.team.as_deref().map(|t| TeamId::parse(t).map_err(|e| ApiError::invalid_field("team", e))).transpose()?;
         let statuses = match q.status.as_deref() {
             None => None,
             Some(s) => {
                 let mut list = Vec::new();
-                for part in s.split(',').map(|p| p.trim().to_ascii_uppercase()).filter(|p| !p.is_empty()) {
+                for part in s.split(',').map(str::to_string) {
                     if !STATUSES.contains(&part.as_str()) {
                         return Err(ApiError::invalid_field(
                             "status",
@@ -244,13 +252,8 @@ impl MatchFilter {
         };
         let from = q.date_from.as_deref().map(|v| parse_bound(v, "date_from", false)).transpose()?;
         let to = q.date_to.as_deref().map(|v| parse_bound(v, "date_to", true)).transpose()?;
-        if let (Some(f), Some(t)) = (from, to)
-            && f >= t
-        {
-            return Err(ApiError::invalid_field("date_to", "must not be before date_from"));
-        }
         let limit = parse_limit(q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-        let after = q.cursor.as_deref().map(|c| Cursor::decode(c.trim(), "cursor")).transpose()?;
+        let after = q.cursor.as_deref().map(|c| Cursor::decode(c, "cursor")).transpose()?;
         Ok(Self { competition, team, statuses, from, to, limit, after })
     }
 
@@ -353,6 +356,7 @@ where
 /// The version of the catalog data, part of every catalog cache key: the database's name (so
 /// that two databases sharing one Redis, as tests and a local stack do, never share entries) and
 /// the data versions of all competitions together.
+#[tracing::instrument(name = "db.data_version", skip_all)]
 pub async fn data_version(pool: &PgPool) -> Result<String, ApiError> {
     let (db, sum, count): (String, i64, i64) = sqlx::query_as(
         "SELECT current_database()::text, COALESCE(SUM(data_version), 0)::bigint, COUNT(*) FROM competitions",
@@ -428,6 +432,7 @@ pub async fn list_matches(services: &Services, filter: &MatchFilter) -> Result<M
 }
 
 /// The page from PostgreSQL (no cache).
+#[tracing::instrument(name = "db.query_matches", skip_all, fields(limit = filter.limit))]
 pub async fn query_matches(pool: &PgPool, filter: &MatchFilter) -> Result<MatchPage, ApiError> {
     let sql = format!(
         "SELECT {MATCH_COLUMNS}
@@ -474,6 +479,7 @@ pub async fn match_detail(services: &Services, id: MatchId) -> Result<MatchDetai
 }
 
 /// The match with its odds from PostgreSQL (no cache).
+#[tracing::instrument(name = "db.match_detail", skip_all, fields(match_id = %id))]
 pub async fn load_match_detail(pool: &PgPool, id: MatchId) -> Result<MatchDetail, ApiError> {
     let row: Option<MatchRow> =
         sqlx::query_as(&format!("SELECT {MATCH_COLUMNS} WHERE m.id = $1")).bind(id.0).fetch_optional(pool).await?;

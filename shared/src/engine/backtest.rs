@@ -61,6 +61,18 @@ pub fn run_backtest(
     config: &EngineConfig,
     ml_artifact: Option<&MlArtifact>,
 ) -> Result<BacktestReport, EngineError> {
+    run_backtest_with_progress(strategy, train, test, config, ml_artifact, &crate::progress::Silent)
+}
+
+/// [`run_backtest`], reporting the matches predicted so far to `progress` after each match date.
+pub fn run_backtest_with_progress(
+    strategy: Strategy,
+    train: &[MatchRecord],
+    test: &[MatchRecord],
+    config: &EngineConfig,
+    ml_artifact: Option<&MlArtifact>,
+    progress: &dyn crate::progress::Progress,
+) -> Result<BacktestReport, EngineError> {
     let mut all: Vec<MatchRecord> = train.iter().chain(test.iter()).cloned().collect();
     all.sort_by_key(|m| m.kickoff());
     let mut order: Vec<&MatchRecord> = test.iter().collect();
@@ -88,6 +100,7 @@ pub fn run_backtest(
             });
             i += 1;
         }
+        progress.set(i as u64, &date.to_string());
     }
     let summary = summarise(strategy, &rows);
     Ok(BacktestReport { rows, summary })

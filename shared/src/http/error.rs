@@ -48,6 +48,9 @@ pub enum ApiError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// 503: the service is read-only for maintenance (a feature flag); with `Retry-After`.
+    #[error("the service is read-only for maintenance; retry later")]
+    Maintenance { retry_after_secs: u64 },
     /// 500: a bug or an unexpected state. Logged with its cause; the client sees nothing of it.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -88,7 +91,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Maintenance { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,6 +108,7 @@ impl ApiError {
             Self::Unprocessable(_) => "unprocessable",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Unavailable { .. } => "service_unavailable",
+            Self::Maintenance { .. } => "maintenance",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -122,7 +126,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// snake_case: `invalid_input`, `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `unprocessable`, `too_many_requests`,
-    /// `service_unavailable`, `internal_error`.
+    /// `service_unavailable`, `maintenance`, `internal_error`.
     #[schema(example = "invalid_input")]
     pub code: String,
     /// For a person; for a 400 it names the field (`limit: must be between 1 and 100`).
@@ -163,6 +167,7 @@ impl IntoResponse for ApiError {
         let retry_after = match self {
             Self::TooManyRequests { retry_after_secs } => Some(retry_after_secs.max(1)),
             Self::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            Self::Maintenance { retry_after_secs } => Some(retry_after_secs.max(1)),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -80,9 +80,13 @@ async fn request_envelope(request: Request, next: Next) -> Response {
         "request",
         request_id = %ids.id,
         client_request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
         method = %method,
         route = %route
     );
+    if let Some(request_id::XrayTraceId(trace)) = request.extensions().get::<request_id::XrayTraceId>() {
+        span.record("trace_id", trace.as_str());
+    }
     if let Some(client) = &ids.client {
         span.record("client_request_id", client.as_str());
     }

@@ -18,6 +18,12 @@ pub const HEADER: &str = "x-request-id";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayRequestId(pub String);
 
+/// The X-Ray trace id of the invocation (`Root=1-...;Parent=...;Sampled=1`, the Lambda
+/// context's, as `_X_AMZN_TRACE_ID` has it), set by the Lambda adapter: every log line of the
+/// request carries it as `trace_id`, so a log line leads to the request's trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XrayTraceId(pub String);
+
 tokio::task_local! {
     static REQUEST_ID: String;
 }

@@ -10,6 +10,8 @@ pub mod models;
 
 use std::{str::FromStr, time::Instant};
 
+use tracing::Instrument;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
@@ -34,11 +36,11 @@ pub const MAX_LIMIT: i64 = 100;
 /// The body of `POST /api/predictions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreatePrediction {
-    #[schema(example = "match_9")]
+    #[schema(example = "match_9", pattern = r"^match_[1-9][0-9]{0,17}$")]
     pub match_id: String,
     /// `statistical`, `historical`, `ml_model` or `market` (`ml_model` combined with the match's
     /// opening odds).
-    #[schema(example = "statistical")]
+    #[schema(example = "statistical", pattern = r"^(statistical|historical|ml_model|market)$")]
     pub strategy_type: String,
 }
 
@@ -84,7 +86,8 @@ pub struct Prediction {
     pub expected_goals: ExpectedGoals,
     pub most_likely_score: LikelyScore,
     pub markets: Markets,
-    /// What the market says, when the match has opening 1X2 odds: absent otherwise.
+    /// What the market says, when the match has opening 1X2 odds and the `market_comparison`
+    /// feature flag is on: absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market: Option<Box<MarketView>>,
     pub created_at: DateTime<Utc>,
@@ -164,6 +167,7 @@ impl MarketView {
 }
 
 /// The opening 1X2 odds of each of `match_ids` (from `match_odds`), as the engine reads them.
+#[tracing::instrument(name = "db.opening_odds", skip_all, fields(matches = match_ids.len()))]
 pub async fn opening_odds(
     pool: &sqlx::PgPool,
     match_ids: &[i64],
@@ -205,18 +209,22 @@ pub struct PredictionPage {
 #[into_params(parameter_in = Query)]
 pub struct PredictionsQuery {
     /// Only predictions of this match (`match_9`).
+    #[param(pattern = r"^match_[1-9][0-9]{0,17}$", nullable = false)]
     pub match_id: Option<String>,
     /// Only this strategy.
+    #[param(pattern = r"^(statistical|historical|ml_model|market)$", nullable = false)]
     pub strategy_type: Option<String>,
     /// Page size, 1 to 100, default 20.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^v1\.(0|-?[1-9][0-9]{0,15})\.[1-9][0-9]{0,17}$", nullable = false)]
     pub cursor: Option<String>,
 }
 
 /// Parses a strategy name: a 400 naming `strategy_type` otherwise.
 pub fn parse_strategy(value: &str) -> Result<Strategy, ApiError> {
-    Strategy::from_str(value.trim())
+    Strategy::from_str(value)
         .map_err(|_| ApiError::invalid_field("strategy_type", "expected statistical, historical, ml_model or market"))
 }
 
@@ -293,8 +301,12 @@ pub async fn create(
     user: &AuthUser,
     request: &CreatePrediction,
 ) -> Result<(Prediction, Timings), ApiError> {
-    let match_id = MatchId::parse(request.match_id.trim()).map_err(|e| ApiError::invalid_field("match_id", e))?;
+    let match_id = MatchId::parse(&request.match_id).map_err(|e| ApiError::invalid_field("match_id", e))?;
     let strategy = parse_strategy(&request.strategy_type)?;
+    let flags = services.flags().await;
+    if !flags.strategies.enabled(strategy) {
+        return Err(ApiError::Forbidden(format!("strategy_type: `{strategy}` is turned off")));
+    }
     let mut timings = Timings::default();
 
     let started = Instant::now();
@@ -314,7 +326,8 @@ pub async fn create(
     let odds = opening_odds(pool, &[match_id.0]).await?.remove(&match_id.0).unwrap_or_default();
 
     let started = Instant::now();
-    let p = model.predict_priced(&ctx.home_name, &ctx.away_name, odds.best_pre_match());
+    let p = tracing::info_span!("model.predict", strategy = %strategy)
+        .in_scope(|| model.predict_priced(&ctx.home_name, &ctx.away_name, odds.best_pre_match()));
     timings.predict_ms = ms(started);
     let sum = p.p_home + p.p_draw + p.p_away;
     if !(sum.is_finite() && sum > 0.0) {
@@ -343,10 +356,13 @@ pub async fn create(
     .bind(p.over_2_5.clamp(0.0, 1.0))
     .bind(p.btts.clamp(0.0, 1.0))
     .fetch_one(pool)
+    .instrument(tracing::info_span!("db.insert_prediction"))
     .await?;
     timings.store_ms = ms(started);
     let mut prediction = Prediction::from(row);
-    prediction.market = MarketView::of(&odds, prediction.probabilities);
+    if flags.market_comparison {
+        prediction.market = MarketView::of(&odds, prediction.probabilities);
+    }
     Ok((prediction, timings))
 }
 
@@ -365,7 +381,7 @@ pub async fn create_idempotent(
     key: Option<&str>,
     request: &CreatePrediction,
 ) -> Result<Created, ApiError> {
-    let strategy_label = Strategy::from_str(request.strategy_type.trim()).map(Strategy::as_str).unwrap_or("invalid");
+    let strategy_label = Strategy::from_str(&request.strategy_type).map(Strategy::as_str).unwrap_or("invalid");
     let result = async {
         let Some(key) = key else {
             let (p, t) = create(services, models, user, request).await?;
@@ -413,7 +429,9 @@ pub async fn get(services: &Services, user: &AuthUser, id: PredictionId) -> Resu
     match row {
         Some(r) if user.is_admin() || r.user_id == Some(user.id.0) => {
             let mut p = [Prediction::from(r)];
-            attach_market(pool, &mut p).await?;
+            if services.flags().await.market_comparison {
+                attach_market(pool, &mut p).await?;
+            }
             let [p] = p;
             Ok(p)
         }
@@ -427,11 +445,11 @@ pub async fn list(services: &Services, user: &AuthUser, query: &PredictionsQuery
     let match_id = query
         .match_id
         .as_deref()
-        .map(|m| MatchId::parse(m.trim()).map_err(|e| ApiError::invalid_field("match_id", e)))
+        .map(|m| MatchId::parse(m).map_err(|e| ApiError::invalid_field("match_id", e)))
         .transpose()?;
     let strategy = query.strategy_type.as_deref().map(parse_strategy).transpose()?;
     let limit = parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after = query.cursor.as_deref().map(|c| Cursor::decode(c.trim(), "cursor")).transpose()?;
+    let after = query.cursor.as_deref().map(|c| Cursor::decode(c, "cursor")).transpose()?;
     let pool = services.db.pool().await?;
     let mut rows: Vec<PredictionRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM predictions
@@ -454,6 +472,8 @@ pub async fn list(services: &Services, user: &AuthUser, query: &PredictionsQuery
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| Cursor::new(r.created_at, r.id).encode()) } else { None };
     let mut items: Vec<Prediction> = rows.into_iter().map(Prediction::from).collect();
-    attach_market(pool, &mut items).await?;
+    if services.flags().await.market_comparison {
+        attach_market(pool, &mut items).await?;
+    }
     Ok(PredictionPage { items, next_cursor })
 }

@@ -69,6 +69,7 @@ pub struct MatchContext {
 }
 
 /// Reads the match and the version of its history; `None` for an unknown match.
+#[tracing::instrument(name = "db.match_context", skip_all, fields(match_id = match_id))]
 pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchContext>, ApiError> {
     Ok(sqlx::query_as(
         "SELECT m.id AS match_id, m.competition_id, m.kickoff_at, ht.name AS home_name, at.name AS away_name,
@@ -179,6 +180,7 @@ impl ModelCache {
 
     /// The model for `strategy` at the match's kick-off: from this process, else Redis, else fitted
     /// (and stored in both).
+    #[tracing::instrument(name = "model.get", skip_all, fields(strategy = %strategy))]
     pub async fn model(
         &self,
         services: &Services,
@@ -214,6 +216,7 @@ impl ModelCache {
         }
     }
 
+    #[tracing::instrument(name = "model.fit", skip_all, fields(strategy = %strategy))]
     async fn fit(&self, services: &Services, strategy: Strategy, ctx: &MatchContext) -> Result<FittedModel, ApiError> {
         let pool = services.db.pool().await?;
         let with_odds = strategy.needs_artifact();
@@ -298,6 +301,7 @@ impl ModelCache {
         (models, self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).len())
     }
 
+    #[tracing::instrument(name = "s3.model_artifact", skip_all)]
     async fn published_artifact(
         &self,
         services: &Services,

@@ -74,6 +74,43 @@ pub fn services(db: &TestDatabase) -> Services {
     Services::with_pool(config(&db.url, &redis_url()), db.pool.clone())
 }
 
+/// A DynamoDB table of its own in the emulator (the key schema of the service's table), for a
+/// test that writes items every other test would see, such as the feature flags.
+pub async fn fresh_table() -> String {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let name = format!("fp-test-{}", uuid::Uuid::new_v4().simple());
+    let aws = shared::aws::AwsClients::new();
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().expect("key");
+    aws.dynamodb()
+        .await
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("create a DynamoDB table in the emulator (AWS_ENDPOINT_URL)");
+    name
+}
+
+/// Services like [`services`], on their own DynamoDB table, with `adjust` applied to the config.
+pub fn services_with(db: &TestDatabase, table: &str, adjust: impl FnOnce(&mut Config)) -> Services {
+    let mut config = config(&db.url, &redis_url());
+    config.aws.table_name = table.to_string();
+    adjust(&mut config);
+    Services::with_pool(config, db.pool.clone())
+}
+
 /// A response, read whole.
 pub struct TestResponse {
     pub status: u16,
