@@ -533,10 +533,12 @@ mod tests {
             (MatchesQuery { limit: Some("101".into()), ..q() }, "limit"),
             (MatchesQuery { limit: Some("ten".into()), ..q() }, "limit"),
             (MatchesQuery { cursor: Some("nope".into()), ..q() }, "cursor"),
-            (
-                MatchesQuery { date_from: Some("2024-05-02".into()), date_to: Some("2024-05-01".into()), ..q() },
-                "date_to",
-            ),
+            // Exactly the document's grammar: no trimming, no lower case, no empty list item.
+            (MatchesQuery { status: Some("timed".into()), ..q() }, "status"),
+            (MatchesQuery { status: Some("TIMED,".into()), ..q() }, "status"),
+            (MatchesQuery { status: Some("".into()), ..q() }, "status"),
+            (MatchesQuery { limit: Some(" 5".into()), ..q() }, "limit"),
+            (MatchesQuery { team: Some("team_065".into()), ..q() }, "team"),
         ];
         for (query, field) in cases {
             let err = MatchFilter::parse(&query).unwrap_err();
@@ -549,7 +551,7 @@ mod tests {
     fn defaults_and_normalisation() {
         let f = MatchFilter::parse(&MatchesQuery {
             competition: Some("pl".into()),
-            status: Some("timed, finished,TIMED".into()),
+            status: Some("TIMED,FINISHED,TIMED".into()),
             date_from: Some("2024-05-01".into()),
             date_to: Some("2024-05-01".into()),
             ..q()
@@ -559,5 +561,8 @@ mod tests {
         assert_eq!(f.statuses, Some(vec!["FINISHED".to_string(), "TIMED".to_string()]));
         assert_eq!(f.limit, DEFAULT_LIMIT);
         assert_eq!((f.to.unwrap() - f.from.unwrap()).num_hours(), 24);
+        // A range that ends before it starts is an empty page, not an error.
+        let empty = MatchesQuery { date_from: Some("2024-05-02".into()), date_to: Some("2024-05-01".into()), ..q() };
+        assert!(MatchFilter::parse(&empty).is_ok());
     }
 }
