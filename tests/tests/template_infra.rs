@@ -677,13 +677,16 @@ fn the_cache_requires_an_auth_token_from_secrets_manager_that_every_function_may
 #[test]
 fn each_function_reaches_only_its_own_dynamodb_items() {
     let template = template();
-    let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
-        ("AuthFunction", vec!["throttle#*"]),
-        ("PredictionsFunction", vec!["idem#*"]),
-        ("IngestFunction", vec!["job#ingest#*", "job#import#*"]),
-        ("SettleFunction", vec!["job#settle#*"]),
-        ("TrainFunction", vec!["job#train#*"]),
-        ("BackupFunction", vec!["job#backup#*", "job#restore#*", "job#verify#*"]),
+    // Per function, the key prefixes of each of its DynamoDB statements (one statement each).
+    let flags = vec!["config#feature-flags"];
+    let expected: BTreeMap<&str, Vec<Vec<&str>>> = BTreeMap::from([
+        ("AuthFunction", vec![vec!["throttle#*"], flags.clone()]),
+        ("PredictionsFunction", vec![vec!["idem#*"], flags.clone()]),
+        ("AdminFunction", vec![flags.clone()]),
+        ("IngestFunction", vec![vec!["job#ingest#*", "job#import#*"]]),
+        ("SettleFunction", vec![vec!["job#settle#*"]]),
+        ("TrainFunction", vec![vec!["job#train#*"]]),
+        ("BackupFunction", vec![vec!["job#backup#*", "job#restore#*", "job#verify#*"]]),
     ]);
     for (id, function) in functions(&template) {
         let statements: Vec<Value> = policy_statements(&function)
@@ -696,13 +699,28 @@ fn each_function_reaches_only_its_own_dynamodb_items() {
             assert!(statements.is_empty(), "{id} may use the DynamoDB table but needs none of it");
             continue;
         };
-        assert!(!statements.is_empty(), "{id}: no DynamoDB statement");
-        for s in statements {
-            let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
-            let keys: Vec<String> = one_or_many(keys).iter().filter_map(|k| k.as_str().map(str::to_string)).collect();
-            assert_eq!(&keys, prefixes, "{id}: dynamodb:LeadingKeys");
+        let keys: Vec<Vec<String>> = statements
+            .iter()
+            .map(|s| {
+                let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                one_or_many(keys).iter().filter_map(|k| k.as_str().map(str::to_string)).collect()
+            })
+            .collect();
+        assert_eq!(&keys, prefixes, "{id}: dynamodb:LeadingKeys of each statement");
+    }
+    // Only the admin function may change the flags.
+    for (id, function) in functions(&template) {
+        for s in policy_statements(&function) {
+            let keys = one_or_many(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+            let writes = one_or_many(&s["Action"])
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| a != "dynamodb:GetItem" && a.starts_with("dynamodb:")));
+            if keys.iter().any(|k| k.as_str() == Some(shared::flags::PK)) && writes {
+                assert_eq!(id, "AdminFunction", "{id} may change the feature flags");
+            }
         }
     }
+    assert_eq!(shared::flags::PK, "config#feature-flags");
     // The code writes exactly those prefixes.
     assert!(shared::throttle::KEY_PREFIX.starts_with("throttle#"));
 }
