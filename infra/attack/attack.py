@@ -70,6 +70,10 @@ def bad_input(api, token):
         ("re-encoded cursor, huge negative timestamp", "GET", f"/api/predictions?cursor={cursor}", None, "cursor"),
         ("cursor with i64::MAX", "GET", "/api/matches?cursor="
          + base64.urlsafe_b64encode(b"v1:9223372036854775807:1").decode().rstrip("="), None, "cursor"),
+        ("cursor of today's grammar, huge negative timestamp", "GET",
+         "/api/predictions?cursor=v1.-300000000000000000.1", None, "cursor"),
+        ("cursor of today's grammar, i64::MAX id", "GET",
+         "/api/matches?cursor=v1.1.9223372036854775807", None, "cursor"),
         ("limit beyond i64", "GET", "/api/matches?limit=99999999999999999999", None, "limit"),
         ("id beyond i64", "GET", "/api/matches/match_99999999999999999999", None, "id"),
         ("NUL in a query value", "GET", "/api/teams?competition=%00", None, "competition"),
