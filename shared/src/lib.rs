@@ -35,6 +35,7 @@ pub mod throttle;
 pub mod tls;
 pub mod training;
 pub mod users;
+pub mod xray;
 
 pub use config::Config;
 pub use secret::Secret;

@@ -10,7 +10,9 @@
 //! span, whose `trace_id` is the invocation's X-Ray trace id (and the runtime's `Lambda runtime
 //! invoke` span carries `xrayTraceId`), so every log line of a request names its trace. With
 //! `LOG_SPANS=close` each span also logs one line when it ends, with its busy and idle time:
-//! where a slow request spent its time, locally or in CloudWatch.
+//! where a slow request spent its time, locally or in CloudWatch. Where `AWS_XRAY_DAEMON_ADDRESS`
+//! is set (Lambda with `Tracing: Active`), each span of a sampled request is also sent to X-Ray as
+//! a subsegment ([`crate::xray`]).
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -31,7 +33,9 @@ pub fn init() {
     } else {
         fmt::format::FmtSpan::NONE
     };
-    let registry = tracing_subscriber::registry().with(filter);
+    // Beside an X-Ray daemon (Lambda with `Tracing: Active`), each span of a sampled request is
+    // also an X-Ray subsegment (crate::xray).
+    let registry = tracing_subscriber::registry().with(filter).with(crate::xray::layer_from_env());
     let result = if json {
         registry
             .with(
