@@ -222,7 +222,8 @@ mod tests {
 
     use super::*;
 
-    const HEADER_SAMPLED: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a:1";
+    const HEADER_SAMPLED: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a:1";
 
     #[test]
     fn trace_headers_and_daemon_addresses_parse() {
