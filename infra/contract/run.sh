@@ -35,10 +35,10 @@ common=(--checks all --header "Authorization: Bearer $(token)" --seed "${CONTRAC
         --request-timeout 30 --suppress-health-check too_slow,filter_too_much --generation-database none --no-color)
 status=0
 log "pass 1: every operation but PATCH /api/admin/flags ($BASE)"
-"$ST" --config-file "$ROOT/infra/contract/schemathesis.toml" run "$BASE/openapi.json" "${common[@]}" --exclude-path /api/admin/flags \
+PYTHONPATH="$ROOT/infra/contract" SCHEMATHESIS_HOOKS=contract_hooks "$ST" --config-file "$ROOT/infra/contract/schemathesis.toml" run "$BASE/openapi.json" "${common[@]}" --exclude-path /api/admin/flags \
   --report junit --report-junit-path "$OUT/pass1.xml" 2>&1 | tee "$OUT/pass1.log" || status=1
 log "pass 2: PATCH /api/admin/flags"
-"$ST" --config-file "$ROOT/infra/contract/schemathesis.toml" run "$BASE/openapi.json" "${common[@]}" --include-path /api/admin/flags \
+PYTHONPATH="$ROOT/infra/contract" SCHEMATHESIS_HOOKS=contract_hooks "$ST" --config-file "$ROOT/infra/contract/schemathesis.toml" run "$BASE/openapi.json" "${common[@]}" --include-path /api/admin/flags \
   --report junit --report-junit-path "$OUT/pass2.xml" 2>&1 | tee "$OUT/pass2.log" || status=1
 reset_flags || true
 if [[ $status -ne 0 ]]; then log "findings: see above and .local/contract/"; else log "clean"; fi

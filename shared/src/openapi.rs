@@ -143,7 +143,7 @@ fn admin_users() {}
     params(("id" = String, Path, example = "user_7", pattern = r"^user_[1-9][0-9]{0,17}$")), request_body = UserChange,
     responses((status = 200, body = User), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
-              (status = 409, description = "the last active admin cannot be demoted or deactivated", body = ErrorResponse),
+              (status = 409, description = "the last active admin cannot be demoted or deactivated, nor can an admin demote or deactivate their own account", body = ErrorResponse),
               (status = 503, description = "read-only maintenance (`maintenance`), or a dependency is unavailable", body = ErrorResponse)))]
 fn admin_update_user() {}
 

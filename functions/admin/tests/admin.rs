@@ -307,6 +307,32 @@ async fn account_changes_are_validated_and_the_last_admin_is_kept() {
     assert_eq!(res.status, 409, "{}", res.text);
     let res = call(&s.router, "PATCH", &admin_uri, Some(&s.admin), Some(r#"{"is_active":false}"#)).await;
     assert_eq!(res.status, 409, "{}", res.text);
+    // With a second admin, one still cannot demote or deactivate oneself.
+    let res = call(
+        &s.router,
+        "PATCH",
+        &format!("/api/admin/users/{}", s.user_id),
+        Some(&s.admin),
+        Some(r#"{"role":"admin"}"#),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    for body in [r#"{"role":"user"}"#, r#"{"is_active":false}"#] {
+        let res = call(&s.router, "PATCH", &admin_uri, Some(&s.admin), Some(body)).await;
+        assert_eq!(res.status, 409, "{body}: {}", res.text);
+        assert!(res.text.contains("their own account"), "{}", res.text);
+    }
+    let res = call(&s.router, "PATCH", &admin_uri, Some(&s.admin), Some(r#"{"role":"admin","is_active":true}"#)).await;
+    assert_eq!(res.status, 200, "a change that keeps the admin an active admin: {}", res.text);
+    let res = call(
+        &s.router,
+        "PATCH",
+        &format!("/api/admin/users/{}", s.user_id),
+        Some(&s.admin),
+        Some(r#"{"role":"user"}"#),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
 
     let user_uri = format!("/api/admin/users/{}", s.user_id);
     let cases = [

@@ -529,7 +529,14 @@ async fn malformed_bodies_are_400s_naming_the_field() {
 
 #[tokio::test]
 async fn registration_can_be_closed_by_configuration() {
-    let s = stack_with(|c| c.auth.registration_open = false).await;
+    // A table of its own: the configuration is the flag's default only until an admin sets the
+    // flag, and the shared table may hold a flag item set through the API.
+    let table = test_support::fresh_table().await;
+    let s = stack_with(|c| {
+        c.auth.registration_open = false;
+        c.aws.table_name = table;
+    })
+    .await;
     let res = register(&s.router, &random_name()).await;
     assert_eq!(res.status, 403, "{}", res.text);
     assert_eq!(res.body["error"]["message"], "registration is closed");

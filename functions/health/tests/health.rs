@@ -171,8 +171,10 @@ async fn a_known_path_with_another_method_is_a_405_naming_the_allowed_ones() {
     assert_eq!(call("POST", "/api/matches/match_1").await.headers["allow"], "GET");
     // TRACE reaches this function as the gateway's `$default` route (no route names it): 405 too.
     // (`cargo lambda watch` never answers TRACE locally; see infra/contract/schemathesis.toml.)
-    let res = call("TRACE", "/api/predictions/prediction_1").await;
-    assert_eq!((res.status, res.headers["allow"].to_str().unwrap()), (405, "GET"));
+    for method in ["TRACE", "QUERY"] {
+        let res = call(method, "/api/predictions/prediction_1").await;
+        assert_eq!((res.status, res.headers["allow"].to_str().unwrap()), (405, "GET"), "{method}");
+    }
     assert_eq!(call("DELETE", "/api/nothing/here").await.status, 404);
     let res = call("GET", "/docs").await;
     assert_eq!(res.status, 200);

@@ -89,7 +89,7 @@ pub struct RegisterRequest {
     pub username: String,
     /// 10 to 128 characters, not the username.
     #[serde(deserialize_with = "secret")]
-    #[schema(value_type = String, example = "a long password", min_length = 10, max_length = 128)]
+    #[schema(value_type = String, example = "a long password", min_length = 10, max_length = 128, pattern = r"^[^\u0000]*$")]
     pub password: Secret,
     /// `local@domain.tld`: no space or control character, a dot inside the domain.
     #[serde(default)]
@@ -111,10 +111,10 @@ impl From<RegisterRequest> for NewAccount {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(example = "ann_99", min_length = 1, max_length = 64)]
+    #[schema(example = "ann_99", min_length = 1, max_length = 64, pattern = r"^[^\u0000]*$")]
     pub username: String,
     #[serde(deserialize_with = "secret")]
-    #[schema(value_type = String, example = "a long password", min_length = 1, max_length = 128)]
+    #[schema(value_type = String, example = "a long password", min_length = 1, max_length = 128, pattern = r"^[^\u0000]*$")]
     pub password: Secret,
 }
 
@@ -124,7 +124,7 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The `refresh_token` of the last pair.
     #[serde(deserialize_with = "secret")]
-    #[schema(value_type = String, min_length = 1, max_length = 256)]
+    #[schema(value_type = String, min_length = 1, max_length = 256, pattern = r"^[^\u0000]*$")]
     pub refresh_token: Secret,
 }
 

@@ -33,8 +33,9 @@ use crate::{
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
-/// The body of `POST /api/predictions`.
+/// The body of `POST /api/predictions` (these two fields only, as every body of the API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreatePrediction {
     #[schema(example = "match_9", pattern = r"^match_[1-9][0-9]{0,17}$")]
     pub match_id: String,
