@@ -23,7 +23,7 @@ async fn call(router: &Router, method: &str, uri: &str, token: Option<&str>, bod
 async fn account(services: &Services, db: &TestDatabase, name: &str, role: Role) -> String {
     let hash = shared::auth::password::hash(&shared::Secret::new("a long password")).unwrap();
     let user = users::create(&db.pool, name, None, &hash, role).await.unwrap().unwrap();
-    services.token_keys().await.unwrap().issue(user.id, role, Utc::now()).0
+    services.token_keys().await.unwrap().issue(user.id, role, 0, Utc::now()).0
 }
 
 fn register_body(name: &str) -> String {
