@@ -17,7 +17,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # Every recipe that needs the local stack reads its environment from here.
 LOAD_ENV = set -a; . ./$(ENV_FILE); set +a
 
-.PHONY: help dev up stop docs-assets services bins db test lint fmt clippy unit deny cfn-lint sqlx-prepare router-check coldstart coverage clean-test-dbs attack
+.PHONY: help dev up stop docs-assets services bins db test lint fmt clippy unit deny cfn-lint sqlx-prepare sqlx-check router-check coldstart coverage clean-test-dbs attack
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -88,12 +88,31 @@ clean-test-dbs: # databases left by earlier test runs
 	@$(LOAD_ENV); psql "$$TEST_DATABASE_URL" -tAc "select datname from pg_database where datname like 'fp\_test\_%'" \
 	  | while read -r d; do [[ -n "$$d" ]] && psql "$$TEST_DATABASE_URL" -qc "drop database if exists \"$$d\" with (force)"; done; true
 
-sqlx-prepare: services ## regenerate .sqlx/ (the offline query data) after changing a query!
-	@cargo build --quiet $(BINS)
-	@$(LOAD_ENV); ./target/debug/fp db migrate
-	@rm -rf .sqlx && mkdir -p .sqlx
-	@$(LOAD_ENV); touch shared/src/lib.rs functions/*/src/*.rs; SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$(CURDIR)/.sqlx cargo check --workspace --all-targets --quiet
+# Compile-time checked queries: every query of shared/, functions/ and cli/ is a sqlx macro, checked
+# against .sqlx/ when SQLX_OFFLINE=true (.cargo/config.toml: every build, no database needed) or
+# against a live database. Both targets below migrate the local database (LOCAL_DB_NAME lets a
+# second checkout use its own) with fp-sqlx-migrate, which has no checked query and so builds
+# whatever the state of .sqlx/ (fp needs .sqlx/ or a migrated database to build), then check the
+# workspace against it with SQLX_OFFLINE_DIR set: the macros write one query-<hash>.json per query.
+# Touching the crates' sources makes cargo expand the macros again (it does not see the database).
+SQLX_SOURCES = $(wildcard shared/src/lib.rs cli/src/*.rs functions/*/src/*.rs api-gateway/src/*.rs)
+define sqlx_generate
+	@rm -rf "$(1)" && mkdir -p "$(1)"
+	@$(LOAD_ENV); cargo run --quiet -p fp-sqlx-migrate
+	@touch $(SQLX_SOURCES)
+	@$(LOAD_ENV); SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$(1)" cargo check --workspace --all-targets --quiet
+endef
+
+sqlx-prepare: services ## regenerate .sqlx/ (the offline query data) after changing a query or a migration!
+	$(call sqlx_generate,$(CURDIR)/target/sqlx-prepare)
+	@rm -rf .sqlx && mv target/sqlx-prepare .sqlx
 	@ls .sqlx | wc -l | xargs echo "[sqlx] queries prepared:"
+
+sqlx-check: services ## fail when .sqlx/ is not what `make sqlx-prepare` would write (no sqlx-cli needed)
+	$(call sqlx_generate,$(CURDIR)/target/sqlx-check)
+	@diff -r .sqlx target/sqlx-check >/dev/null || { diff -rq .sqlx target/sqlx-check | sed 's/^/[sqlx] /'; \
+	  echo "[sqlx] .sqlx/ is stale: run make sqlx-prepare and commit .sqlx/"; exit 1; }
+	@ls .sqlx | wc -l | xargs echo "[sqlx] .sqlx/ is current; queries:"
 
 coverage: services ## line coverage per crate of the tests (cargo-llvm-cov), report in target/coverage; fails under the floor (COVERAGE_FLOORS)
 	@infra/local/coverage.sh

@@ -17,7 +17,8 @@ pub async fn run(command: DbCommand) -> anyhow::Result<()> {
     match command {
         DbCommand::Migrate => {
             shared::db::MIGRATOR.run(&pool).await.context("migrations failed")?;
-            let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await?;
+            let applied: i64 =
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM _sqlx_migrations"#).fetch_one(&pool).await?;
             println!("[fp] migrations applied: {applied}");
         }
         DbCommand::SeedDemo => {

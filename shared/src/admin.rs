@@ -220,19 +220,31 @@ pub fn accuracy_view(models: Vec<ModelAccuracy>, weeks: Vec<AccuracyPoint>) -> B
         .collect()
 }
 
-async fn grouped(pool: &PgPool, sql: &str) -> Result<Counts, ApiError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
-    Ok(Counts { total: rows.iter().map(|(_, n)| n).sum(), by: rows.into_iter().collect() })
+fn grouped(rows: Vec<(String, i64)>) -> Counts {
+    Counts { total: rows.iter().map(|(_, n)| n).sum(), by: rows.into_iter().collect() }
+}
+
+async fn match_counts(pool: &PgPool) -> Result<Counts, ApiError> {
+    let rows = sqlx::query!(r#"SELECT status, count(*) AS "n!" FROM matches GROUP BY status"#).fetch_all(pool).await?;
+    Ok(grouped(rows.into_iter().map(|r| (r.status, r.n)).collect()))
+}
+
+async fn prediction_counts(pool: &PgPool) -> Result<Counts, ApiError> {
+    let rows = sqlx::query!(r#"SELECT strategy_type, count(*) AS "n!" FROM predictions GROUP BY strategy_type"#)
+        .fetch_all(pool)
+        .await?;
+    Ok(grouped(rows.into_iter().map(|r| (r.strategy_type, r.n)).collect()))
 }
 
 async fn user_counts(pool: &PgPool) -> Result<UserCounts, ApiError> {
-    let (total, active, admins): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE role = 'admin' AND is_active)
-         FROM users",
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "total!", count(*) FILTER (WHERE is_active) AS "active!",
+                  count(*) FILTER (WHERE role = 'admin' AND is_active) AS "admins!"
+           FROM users"#,
     )
     .fetch_one(pool)
     .await?;
-    Ok(UserCounts { total, active, admins })
+    Ok(UserCounts { total: row.total, active: row.active, admins: row.admins })
 }
 
 /// The statistics as of `now`, with the feature flags in force.
@@ -245,8 +257,8 @@ pub async fn stats(
     let since = now - Duration::weeks(ACCURACY_WEEKS);
     let (users, matches, predictions, models, weeks, runs, calibration) = tokio::try_join!(
         user_counts(pool),
-        grouped(pool, "SELECT status, count(*) FROM matches GROUP BY status"),
-        grouped(pool, "SELECT strategy_type, count(*) FROM predictions GROUP BY strategy_type"),
+        match_counts(pool),
+        prediction_counts(pool),
         async { Ok::<_, ApiError>(settlement::accuracy_by_model(pool).await?) },
         async { Ok::<_, ApiError>(settlement::accuracy_over_time(pool, since).await?) },
         async { Ok::<_, ApiError>(jobs::recent_runs(pool, 1).await?) },

@@ -210,20 +210,23 @@ async fn stable_session(conn: &mut PgConnection) -> Result<(), JobError> {
 
 /// The application's tables (not the migration history), parents before children.
 async fn tables(conn: &mut PgConnection) -> Result<Vec<Table>, JobError> {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> '_sqlx_migrations' ORDER BY 1",
+    let names: Vec<String> = sqlx::query_scalar!(
+        r#"SELECT c.relname::text AS "name!" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> '_sqlx_migrations' ORDER BY 1"#
     )
     .fetch_all(&mut *conn)
     .await?;
-    let edges: Vec<(String, String)> = sqlx::query_as(
-        "SELECT c.relname::text, p.relname::text FROM pg_constraint k \
-         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE k.contype = 'f' AND n.nspname = 'public' AND k.conrelid <> k.confrelid",
+    let edges: Vec<(String, String)> = sqlx::query!(
+        r#"SELECT c.relname::text AS "child!", p.relname::text AS "parent!" FROM pg_constraint k
+         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE k.contype = 'f' AND n.nspname = 'public' AND k.conrelid <> k.confrelid"#
     )
     .fetch_all(&mut *conn)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|e| (e.child, e.parent))
+    .collect();
     // Kahn's algorithm, alphabetical among equals: a stable order.
     let mut parents: BTreeMap<&str, BTreeSet<&str>> = names.iter().map(|n| (n.as_str(), BTreeSet::new())).collect();
     for (child, parent) in &edges {
@@ -249,20 +252,21 @@ async fn tables(conn: &mut PgConnection) -> Result<Vec<Table>, JobError> {
     }
     let mut out = Vec::with_capacity(order.len());
     for name in order {
-        let columns: Vec<String> = sqlx::query_scalar(
-            "SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = ('public.' || quote_ident($1))::regclass \
-             AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
+        let columns: Vec<String> = sqlx::query_scalar!(
+            r#"SELECT a.attname::text AS "name!" FROM pg_attribute a
+             WHERE a.attrelid = ('public.' || quote_ident($1))::regclass
+             AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum"#,
+            name
         )
-        .bind(&name)
         .fetch_all(&mut *conn)
         .await?;
-        let mut order_by: Vec<String> = sqlx::query_scalar(
-            "SELECT a.attname::text FROM pg_index i \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[]) \
-             WHERE i.indrelid = ('public.' || quote_ident($1))::regclass AND i.indisprimary \
-             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        let mut order_by: Vec<String> = sqlx::query_scalar!(
+            r#"SELECT a.attname::text AS "name!" FROM pg_index i
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+             WHERE i.indrelid = ('public.' || quote_ident($1))::regclass AND i.indisprimary
+             ORDER BY array_position(i.indkey::int2[], a.attnum)"#,
+            name
         )
-        .bind(&name)
         .fetch_all(&mut *conn)
         .await?;
         if order_by.is_empty() {
@@ -274,7 +278,7 @@ async fn tables(conn: &mut PgConnection) -> Result<Vec<Table>, JobError> {
 }
 
 async fn schema_version(conn: &mut PgConnection) -> Result<i64, JobError> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+    let v: Option<i64> = sqlx::query_scalar!("SELECT max(version) FROM _sqlx_migrations WHERE success")
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| JobError::Permanent(format!("reading the schema version: {e}")))?;
@@ -664,15 +668,19 @@ async fn copy_table_in(conn: &mut PgConnection, store: &Store, m: &Manifest, t: 
 }
 
 async fn reset_sequences(conn: &mut PgConnection) -> Result<(), JobError> {
-    let cols: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT c.relname::text, a.attname::text, pg_get_serial_sequence(quote_ident(c.relname), a.attname)::text \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
-         WHERE n.nspname = 'public' AND c.relkind = 'r' \
-           AND pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL",
+    let cols: Vec<(String, String, String)> = sqlx::query!(
+        r#"SELECT c.relname::text AS "table!", a.attname::text AS "column!",
+                pg_get_serial_sequence(quote_ident(c.relname), a.attname)::text AS "seq!"
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE n.nspname = 'public' AND c.relkind = 'r'
+           AND pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL"#
     )
     .fetch_all(&mut *conn)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|c| (c.table, c.column, c.seq))
+    .collect();
     for (table, column, seq) in cols {
         sqlx::query(&format!(
             "SELECT setval($1::regclass, COALESCE((SELECT max({}) FROM public.{}), 0) + 1, false)",
@@ -830,11 +838,12 @@ pub async fn run(services: &Services, input: &BackupInput, deadline: Deadline) -
                 let mut conn = match &input.target_database {
                     None => pool.acquire().await?.detach(),
                     Some(db) => {
-                        let exists: bool =
-                            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                                .bind(db)
-                                .fetch_one(&pool)
-                                .await?;
+                        let exists: bool = sqlx::query_scalar!(
+                            r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+                            db
+                        )
+                        .fetch_one(&pool)
+                        .await?;
                         if !exists {
                             pool.execute(format!("CREATE DATABASE {}", ident(db)).as_str()).await?;
                         }

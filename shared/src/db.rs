@@ -185,25 +185,29 @@ pub async fn provision_login(
     createdb: bool,
 ) -> Result<(), sqlx::Error> {
     use sqlx::Executor;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
-        .bind(username)
-        .fetch_one(pool)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) AS "exists!""#, username)
+            .fetch_one(pool)
+            .await?;
+    // The two keywords are ours (never input), passed to `format` as `%s`; the names and the
+    // password are quoted by the server (`%I`, `%L`).
     let verb = if exists { "ALTER" } else { "CREATE" };
     let createdb = if createdb { "CREATEDB" } else { "NOCREATEDB" };
-    let set_password: String = sqlx::query_scalar(&format!(
-        "SELECT format('{verb} ROLE %I WITH LOGIN {createdb} PASSWORD %L', $1::text, $2::text)"
-    ))
-    .bind(username)
-    .bind(password.expose())
+    let set_password: String = sqlx::query_scalar!(
+        r#"SELECT format('%s ROLE %I WITH LOGIN %s PASSWORD %L', $3::text, $1::text, $4::text, $2::text) AS "sql!""#,
+        username,
+        password.expose(),
+        verb,
+        createdb,
+    )
     .fetch_one(pool)
     .await?;
+    // DDL text built by the server above: it can only run as a runtime statement.
     pool.execute(set_password.as_str()).await?;
-    let grant: String = sqlx::query_scalar("SELECT format('GRANT %I TO %I', $1::text, $2::text)")
-        .bind(group)
-        .bind(username)
-        .fetch_one(pool)
-        .await?;
+    let grant: String =
+        sqlx::query_scalar!(r#"SELECT format('GRANT %I TO %I', $1::text, $2::text) AS "sql!""#, group, username)
+            .fetch_one(pool)
+            .await?;
     pool.execute(grant.as_str()).await?;
     Ok(())
 }

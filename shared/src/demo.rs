@@ -103,24 +103,25 @@ pub async fn seed_with_progress(
     }
     let mut tx = pool.begin().await?;
     let mut seeded = Seeded::default();
-    let competition_id: i64 = sqlx::query_scalar(
+    let competition_id: i64 = sqlx::query_scalar!(
         "INSERT INTO competitions (code, name, area) VALUES ($1, 'Demo League', 'Local')
          ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code RETURNING id",
+        COMPETITION_CODE
     )
-    .bind(COMPETITION_CODE)
     .fetch_one(&mut *tx)
     .await?;
 
     let mut team_ids = Vec::new();
     for (name, tla, _, _) in CLUBS {
-        let inserted =
-            sqlx::query("INSERT INTO teams (name, short_name, tla) VALUES ($1, $1, $2) ON CONFLICT (name) DO NOTHING")
-                .bind(name)
-                .bind(tla)
-                .execute(&mut *tx)
-                .await?;
+        let inserted = sqlx::query!(
+            "INSERT INTO teams (name, short_name, tla) VALUES ($1, $1, $2) ON CONFLICT (name) DO NOTHING",
+            name,
+            tla
+        )
+        .execute(&mut *tx)
+        .await?;
         seeded.teams += inserted.rows_affected();
-        let id: i64 = sqlx::query_scalar("SELECT id FROM teams WHERE name = $1").bind(name).fetch_one(&mut *tx).await?;
+        let id: i64 = sqlx::query_scalar!("SELECT id FROM teams WHERE name = $1", name).fetch_one(&mut *tx).await?;
         team_ids.push(id);
     }
 
@@ -152,29 +153,31 @@ pub async fn seed_with_progress(
                 let played = kickoff < now;
                 let (status, hg, ag) = if played { ("FINISHED", Some(hg), Some(ag)) } else { ("TIMED", None, None) };
                 let source_id = format!("demo-{season}-{}-{}", CLUBS[h].1, CLUBS[a].1);
-                let match_id: Option<i64> = sqlx::query_scalar(
+                let match_id: Option<i64> = sqlx::query_scalar!(
                     "INSERT INTO matches (competition_id, season, matchday, kickoff_at, status, home_team_id, away_team_id, home_goals, away_goals)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (competition_id, season, home_team_id, away_team_id) DO NOTHING RETURNING id",
+                    competition_id,
+                    season,
+                    round as i32 + 1,
+                    kickoff,
+                    status,
+                    team_ids[h],
+                    team_ids[a],
+                    hg,
+                    ag,
                 )
-                .bind(competition_id)
-                .bind(season)
-                .bind(round as i32 + 1)
-                .bind(kickoff)
-                .bind(status)
-                .bind(team_ids[h])
-                .bind(team_ids[a])
-                .bind(hg)
-                .bind(ag)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(match_id) = match_id else { continue };
                 seeded.matches += 1;
-                sqlx::query("INSERT INTO match_sources (source, source_id, match_id) VALUES ('demo', $1, $2) ON CONFLICT DO NOTHING")
-                    .bind(source_id)
-                    .bind(match_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query!(
+                    "INSERT INTO match_sources (source, source_id, match_id) VALUES ('demo', $1, $2) ON CONFLICT DO NOTHING",
+                    source_id,
+                    match_id
+                )
+                .execute(&mut *tx)
+                .await?;
                 // opening odds: the fair probabilities seen through some noise; closing (played
                 // matches only): the fair probabilities themselves
                 let fair = outcome_probabilities(lambda_home, lambda_away);
@@ -194,18 +197,18 @@ pub async fn seed_with_progress(
                 }
             }
         }
-        let inserted = sqlx::query(
+        let inserted = sqlx::query!(
             "INSERT INTO match_odds (match_id, bookmaker, market, phase, outcome, price)
              SELECT m, $1, k, ph, o, p::numeric(8, 3)
              FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS t(m, k, ph, o, p)
              ON CONFLICT DO NOTHING",
+            BOOKMAKER,
+            &odds.match_id,
+            &odds.market as &[&str],
+            &odds.phase as &[&str],
+            &odds.outcome as &[&str],
+            &odds.price,
         )
-        .bind(BOOKMAKER)
-        .bind(&odds.match_id)
-        .bind(&odds.market)
-        .bind(&odds.phase)
-        .bind(&odds.outcome)
-        .bind(&odds.price)
         .execute(&mut *tx)
         .await?;
         seeded.odds += inserted.rows_affected();
@@ -213,16 +216,13 @@ pub async fn seed_with_progress(
 
     progress.finish();
     for (username, role) in [("test_user", "user"), ("test_admin", "admin")] {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)")
-            .bind(username)
-            .fetch_one(&mut *tx)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE username = $1) AS "exists!""#, username)
+                .fetch_one(&mut *tx)
+                .await?;
         if !exists {
             let hash = password::hash(&Secret::new("test_password"))?;
-            sqlx::query("INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)")
-                .bind(username)
-                .bind(hash)
-                .bind(role)
+            sqlx::query!("INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)", username, hash, role)
                 .execute(&mut *tx)
                 .await?;
             seeded.users += 1;

@@ -109,7 +109,7 @@ pub async fn check_database(db: &Database, limit: Duration) -> Check {
                 _ => "credentials unavailable".to_string(),
             }
         })?;
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool).await.map_err(|e| {
+        sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(pool).await.map_err(|e| {
             tracing::warn!(error = %e, "database check failed");
             match e {
                 sqlx::Error::PoolTimedOut => "timed out".to_string(),

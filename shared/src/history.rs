@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 
 use crate::engine::{
     MatchRecord,
@@ -22,7 +22,6 @@ pub struct HistoryQuery {
     pub with_odds: bool,
 }
 
-#[derive(FromRow)]
 struct HistoryRow {
     id: i64,
     code: String,
@@ -35,32 +34,38 @@ struct HistoryRow {
 
 /// Finished matches with a score, in kick-off order (ties by id).
 pub async fn load(pool: &PgPool, q: HistoryQuery) -> Result<Vec<MatchRecord>, sqlx::Error> {
-    let rows: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT m.id, c.code, m.kickoff_at, ht.name AS home, at.name AS away, m.home_goals, m.away_goals
+    // The WHERE clause makes the scores non-null; the `!` overrides tell the macro so.
+    let rows = sqlx::query_as!(
+        HistoryRow,
+        r#"SELECT m.id, c.code, m.kickoff_at, ht.name AS home, at.name AS away,
+                  m.home_goals AS "home_goals!", m.away_goals AS "away_goals!"
          FROM matches m JOIN competitions c ON c.id = m.competition_id
            JOIN teams ht ON ht.id = m.home_team_id JOIN teams at ON at.id = m.away_team_id
          WHERE m.status = 'FINISHED' AND m.home_goals IS NOT NULL AND m.away_goals IS NOT NULL
            AND ($1::bigint IS NULL OR m.competition_id = $1)
            AND ($2::timestamptz IS NULL OR m.kickoff_at < $2)
-         ORDER BY m.kickoff_at, m.id",
+         ORDER BY m.kickoff_at, m.id"#,
+        q.competition_id,
+        q.before,
     )
-    .bind(q.competition_id)
-    .bind(q.before)
     .fetch_all(pool)
     .await?;
     let mut odds: HashMap<i64, MatchOdds> = HashMap::new();
     if q.with_odds {
-        let quotes: Vec<(i64, String, String, String, String, f64)> = sqlx::query_as(
-            "SELECT o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price::float8
+        let quotes = sqlx::query!(
+            r#"SELECT o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price::float8 AS "price!"
              FROM match_odds o JOIN matches m ON m.id = o.match_id
              WHERE m.status = 'FINISHED'
                AND ($1::bigint IS NULL OR m.competition_id = $1)
-               AND ($2::timestamptz IS NULL OR m.kickoff_at < $2)",
+               AND ($2::timestamptz IS NULL OR m.kickoff_at < $2)"#,
+            q.competition_id,
+            q.before,
         )
-        .bind(q.competition_id)
-        .bind(q.before)
         .fetch_all(pool)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|o| (o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price))
+        .collect();
         odds = group_odds(quotes);
     }
     Ok(rows

@@ -82,6 +82,14 @@ macro_rules! public_id {
             }
         }
 
+        /// The database key (a `BIGINT` column): what `sqlx::query_as!` calls `.into()` on when a
+        /// row struct has a field of this type.
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                Self(id)
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;

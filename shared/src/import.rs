@@ -293,8 +293,7 @@ async fn import_one(
     let data_version = if matches.changed() + odds.changed() + teams_changed > 0 {
         store::bump_data_version(&mut tx, competition_id).await?
     } else {
-        sqlx::query_scalar("SELECT data_version FROM competitions WHERE id = $1")
-            .bind(competition_id)
+        sqlx::query_scalar!("SELECT data_version FROM competitions WHERE id = $1", competition_id)
             .fetch_one(&mut *tx)
             .await?
     };

@@ -148,15 +148,13 @@ impl ServicesInner {
 
     async fn load_account_state(&self, id: UserId) -> Result<Option<AccountState>, ApiError> {
         let pool = self.db.pool().await?;
-        let row: Option<(String, bool, i64)> =
-            sqlx::query_as("SELECT role, is_active, token_version FROM users WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(pool)
-                .await?;
-        Ok(row.map(|(role, is_active, token_version)| AccountState {
-            role: Role::parse(&role).unwrap_or(Role::User),
-            is_active,
-            token_version,
+        let row = sqlx::query!("SELECT role, is_active, token_version FROM users WHERE id = $1", id.0)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.map(|r| AccountState {
+            role: Role::parse(&r.role).unwrap_or(Role::User),
+            is_active: r.is_active,
+            token_version: r.token_version,
         }))
     }
 

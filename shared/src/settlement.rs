@@ -107,7 +107,6 @@ pub struct Batch {
     pub inserted: Vec<Score>,
 }
 
-#[derive(sqlx::FromRow)]
 struct Pending {
     id: i64,
     match_id: i64,
@@ -134,16 +133,19 @@ pub fn score(p: [f64; 3], outcome: Outcome) -> (f64, f64, f64, bool) {
 
 /// Scores up to `limit` unscored predictions of finished matches with ids above `after_id`.
 pub async fn settle_batch(pool: &PgPool, after_id: i64, limit: i64) -> Result<Batch, JobError> {
-    let pending: Vec<Pending> = sqlx::query_as(
-        "SELECT p.id, p.match_id, p.strategy_type, p.model_version, p.p_home, p.p_draw, p.p_away, \
-                m.home_goals, m.away_goals \
-         FROM predictions p JOIN matches m ON m.id = p.match_id \
-         WHERE p.id > $1 AND m.status = 'FINISHED' AND m.home_goals IS NOT NULL \
-           AND NOT EXISTS (SELECT 1 FROM prediction_scores s WHERE s.prediction_id = p.id) \
-         ORDER BY p.id LIMIT $2",
+    // A finished match has both scores (the `both_scores_or_neither` and
+    // `a_finished_match_has_a_score` constraints): `!` says so to the macro.
+    let pending = sqlx::query_as!(
+        Pending,
+        r#"SELECT p.id, p.match_id, p.strategy_type, p.model_version, p.p_home, p.p_draw, p.p_away,
+                m.home_goals AS "home_goals!", m.away_goals AS "away_goals!"
+         FROM predictions p JOIN matches m ON m.id = p.match_id
+         WHERE p.id > $1 AND m.status = 'FINISHED' AND m.home_goals IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM prediction_scores s WHERE s.prediction_id = p.id)
+         ORDER BY p.id LIMIT $2"#,
+        after_id,
+        limit,
     )
-    .bind(after_id)
-    .bind(limit)
     .fetch_all(pool)
     .await?;
     let mut batch = Batch { scanned: pending.len(), last_id: after_id, inserted: Vec::new() };
@@ -178,21 +180,23 @@ pub async fn settle_batch(pool: &PgPool, after_id: i64, limit: i64) -> Result<Ba
         log_loss.push(l);
         correct.push(c);
     }
-    batch.inserted = sqlx::query_as(
-        "INSERT INTO prediction_scores (prediction_id, match_id, strategy_type, model_version, outcome, rps, brier, log_loss, correct) \
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::bool[]) \
-         ON CONFLICT (prediction_id) DO NOTHING \
+    // The text arrays are `&str` slices: `as &[&str]` overrides the macro's `&[String]`.
+    batch.inserted = sqlx::query_as!(
+        Score,
+        "INSERT INTO prediction_scores (prediction_id, match_id, strategy_type, model_version, outcome, rps, brier, log_loss, correct)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::bool[])
+         ON CONFLICT (prediction_id) DO NOTHING
          RETURNING prediction_id, strategy_type, model_version, rps, brier, log_loss, correct",
+        &ids,
+        &matches,
+        &strategies as &[&str],
+        &versions as &[&str],
+        &outcomes as &[&str],
+        &rps,
+        &brier,
+        &log_loss,
+        &correct,
     )
-    .bind(&ids)
-    .bind(&matches)
-    .bind(&strategies)
-    .bind(&versions)
-    .bind(&outcomes)
-    .bind(&rps)
-    .bind(&brier)
-    .bind(&log_loss)
-    .bind(&correct)
     .fetch_all(pool)
     .await?;
     Ok(batch)
@@ -255,11 +259,15 @@ pub struct ModelAccuracy {
 
 /// Accuracy per strategy and model version (for `GET /api/admin/stats`).
 pub async fn accuracy_by_model(pool: &PgPool) -> Result<Vec<ModelAccuracy>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT strategy_type, model_version, count(*) AS predictions, avg(rps) AS mean_rps, avg(brier) AS mean_brier, \
-                avg(log_loss) AS mean_log_loss, avg(correct::int)::float8 AS accuracy, \
-                min(settled_at) AS first_settled_at, max(settled_at) AS last_settled_at \
-         FROM prediction_scores GROUP BY strategy_type, model_version ORDER BY strategy_type, min(settled_at), model_version",
+    // Aggregates of a non-empty group of NOT NULL columns: never null.
+    sqlx::query_as!(
+        ModelAccuracy,
+        r#"SELECT strategy_type, model_version, count(*) AS "predictions!", avg(rps) AS "mean_rps!",
+                avg(brier) AS "mean_brier!", avg(log_loss) AS "mean_log_loss!",
+                avg(correct::int)::float8 AS "accuracy!",
+                min(settled_at) AS "first_settled_at!", max(settled_at) AS "last_settled_at!"
+         FROM prediction_scores GROUP BY strategy_type, model_version
+         ORDER BY strategy_type, min(settled_at), model_version"#,
     )
     .fetch_all(pool)
     .await
@@ -285,15 +293,17 @@ pub async fn accuracy_over_time(
     pool: &PgPool,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<AccuracyPoint>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT date_trunc('week', m.kickoff_at AT TIME ZONE 'UTC')::date AS week, s.strategy_type, s.model_version, \
-                count(*) AS predictions, avg(s.rps) AS mean_rps, avg(s.brier) AS mean_brier, \
-                avg(s.log_loss) AS mean_log_loss, avg(s.correct::int)::float8 AS accuracy \
-         FROM prediction_scores s JOIN matches m ON m.id = s.match_id \
-         WHERE m.kickoff_at >= $1 \
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    sqlx::query_as!(
+        AccuracyPoint,
+        r#"SELECT date_trunc('week', m.kickoff_at AT TIME ZONE 'UTC')::date AS "week!", s.strategy_type,
+                s.model_version, count(*) AS "predictions!", avg(s.rps) AS "mean_rps!",
+                avg(s.brier) AS "mean_brier!", avg(s.log_loss) AS "mean_log_loss!",
+                avg(s.correct::int)::float8 AS "accuracy!"
+         FROM prediction_scores s JOIN matches m ON m.id = s.match_id
+         WHERE m.kickoff_at >= $1
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"#,
+        since
     )
-    .bind(since)
     .fetch_all(pool)
     .await
 }
@@ -306,16 +316,20 @@ pub const CALIBRATION_BINS: usize = 10;
 pub async fn calibration_by_strategy(
     pool: &PgPool,
 ) -> Result<BTreeMap<String, crate::engine::calibration::Calibration>, sqlx::Error> {
-    let rows: Vec<(String, String, i32, i64, f64, f64)> = sqlx::query_as(
-        "SELECT s.strategy_type, k.outcome, LEAST(GREATEST(width_bucket(k.p, 0.0, 1.0, $1), 1), $1) - 1 AS bin, \
-                count(*), sum(k.p), sum((s.outcome = k.outcome)::int)::float8 \
-         FROM prediction_scores s JOIN predictions p ON p.id = s.prediction_id \
-         CROSS JOIN LATERAL (VALUES ('home', p.p_home), ('draw', p.p_draw), ('away', p.p_away)) AS k(outcome, p) \
-         GROUP BY 1, 2, 3",
+    let rows: Vec<(String, String, i32, i64, f64, f64)> = sqlx::query!(
+        r#"SELECT s.strategy_type, k.outcome AS "outcome!",
+                LEAST(GREATEST(width_bucket(k.p, 0.0, 1.0, $1), 1), $1) - 1 AS "bin!",
+                count(*) AS "count!", sum(k.p) AS "sum_p!", sum((s.outcome = k.outcome)::int)::float8 AS "sum_hits!"
+         FROM prediction_scores s JOIN predictions p ON p.id = s.prediction_id
+         CROSS JOIN LATERAL (VALUES ('home', p.p_home), ('draw', p.p_draw), ('away', p.p_away)) AS k(outcome, p)
+         GROUP BY 1, 2, 3"#,
+        CALIBRATION_BINS as i32
     )
-    .bind(CALIBRATION_BINS as i32)
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.strategy_type, r.outcome, r.bin, r.count, r.sum_p, r.sum_hits))
+    .collect();
     type BinSums = Vec<(Outcome, usize, u64, f64, f64)>;
     let mut by: BTreeMap<String, BinSums> = BTreeMap::new();
     for (strategy, outcome, bin, count, sp, so) in rows {

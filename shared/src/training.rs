@@ -344,12 +344,13 @@ async fn publish(
     trained_matches: i32,
 ) -> Result<String, JobError> {
     let pool = services.db.pool().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM model_versions WHERE strategy_type = $1 AND version = $2)")
-            .bind(strategy.as_str())
-            .bind(version)
-            .fetch_one(pool)
-            .await?;
+    let exists: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM model_versions WHERE strategy_type = $1 AND version = $2) AS "exists!""#,
+        strategy.as_str(),
+        version
+    )
+    .fetch_one(pool)
+    .await?;
     if exists {
         return Ok("unchanged".into());
     }
@@ -367,20 +368,22 @@ async fn publish(
         .await
         .map_err(|e| JobError::Retryable(format!("S3 put {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))))?;
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE model_versions SET is_active = false WHERE strategy_type = $1 AND is_active")
-        .bind(strategy.as_str())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO model_versions (strategy_type, version, artifact_key, artifact_sha256, metrics, trained_matches, is_active) \
-         VALUES ($1, $2, $3, $4, $5, $6, true)",
+    sqlx::query!(
+        "UPDATE model_versions SET is_active = false WHERE strategy_type = $1 AND is_active",
+        strategy.as_str()
     )
-    .bind(strategy.as_str())
-    .bind(version)
-    .bind(&key)
-    .bind(sha)
-    .bind(metrics)
-    .bind(trained_matches)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO model_versions (strategy_type, version, artifact_key, artifact_sha256, metrics, trained_matches, is_active)
+         VALUES ($1, $2, $3, $4, $5, $6, true)",
+        strategy.as_str(),
+        version,
+        key,
+        sha,
+        metrics,
+        trained_matches,
+    )
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -411,41 +414,54 @@ impl ModelVersion {
 
 /// The active version of `strategy`.
 pub async fn active_version(pool: &PgPool, strategy: Strategy) -> Result<Option<ModelVersion>, JobError> {
-    Ok(sqlx::query_as("SELECT * FROM model_versions WHERE strategy_type = $1 AND is_active")
-        .bind(strategy.as_str())
-        .fetch_optional(pool)
-        .await?)
+    Ok(sqlx::query_as!(
+        ModelVersion,
+        "SELECT id, strategy_type, version, artifact_key, artifact_sha256, metrics, trained_matches, is_active, created_at
+         FROM model_versions WHERE strategy_type = $1 AND is_active",
+        strategy.as_str()
+    )
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Every version of `strategy`, newest first.
 pub async fn versions(pool: &PgPool, strategy: Strategy) -> Result<Vec<ModelVersion>, JobError> {
-    Ok(sqlx::query_as("SELECT * FROM model_versions WHERE strategy_type = $1 ORDER BY created_at DESC, id DESC")
-        .bind(strategy.as_str())
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as!(
+        ModelVersion,
+        "SELECT id, strategy_type, version, artifact_key, artifact_sha256, metrics, trained_matches, is_active, created_at
+         FROM model_versions WHERE strategy_type = $1 ORDER BY created_at DESC, id DESC",
+        strategy.as_str()
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Makes `version` the active one of `strategy` (roll back or forward). False when unknown.
 pub async fn activate(pool: &PgPool, strategy: Strategy, version: &str) -> Result<bool, JobError> {
     let mut tx = pool.begin().await?;
-    let known: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM model_versions WHERE strategy_type = $1 AND version = $2)")
-            .bind(strategy.as_str())
-            .bind(version)
-            .fetch_one(&mut *tx)
-            .await?;
+    let known: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM model_versions WHERE strategy_type = $1 AND version = $2) AS "exists!""#,
+        strategy.as_str(),
+        version
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !known {
         return Ok(false);
     }
-    sqlx::query("UPDATE model_versions SET is_active = false WHERE strategy_type = $1 AND is_active")
-        .bind(strategy.as_str())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE model_versions SET is_active = true WHERE strategy_type = $1 AND version = $2")
-        .bind(strategy.as_str())
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE model_versions SET is_active = false WHERE strategy_type = $1 AND is_active",
+        strategy.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE model_versions SET is_active = true WHERE strategy_type = $1 AND version = $2",
+        strategy.as_str(),
+        version
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

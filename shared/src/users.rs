@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{auth::Role, http::ApiError, ids::UserId};
@@ -38,7 +38,8 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
-#[derive(FromRow)]
+/// A row of `users` as the queries of this module select it (the column list is spelled out in each
+/// query: the compile-time checked macros take only a string literal).
 struct UserRow {
     id: i64,
     username: String,
@@ -62,8 +63,6 @@ impl From<UserRow> for User {
         }
     }
 }
-
-const USER_COLUMNS: &str = "id, username, email, role, is_active, created_at, last_login_at";
 
 /// The stored credentials of an account, for login only.
 pub struct Credentials {
@@ -137,14 +136,15 @@ pub async fn create(
     password_hash: &str,
     role: Role,
 ) -> Result<Option<User>, ApiError> {
-    let row: Option<UserRow> = sqlx::query_as(&format!(
+    let row = sqlx::query_as!(
+        UserRow,
         "INSERT INTO users (username, email, password_hash, role) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (username) DO NOTHING RETURNING {USER_COLUMNS}"
-    ))
-    .bind(username)
-    .bind(email)
-    .bind(password_hash)
-    .bind(role.as_str())
+         ON CONFLICT (username) DO NOTHING RETURNING id, username, email, role, is_active, created_at, last_login_at",
+        username,
+        email,
+        password_hash,
+        role.as_str(),
+    )
     .fetch_optional(pool)
     .await?;
     Ok(row.map(User::from))
@@ -152,41 +152,48 @@ pub async fn create(
 
 #[tracing::instrument(name = "db.get_user", skip_all, fields(user_id = %id))]
 pub async fn get(pool: &PgPool, id: UserId) -> Result<Option<User>, ApiError> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query_as!(
+        UserRow,
+        "SELECT id, username, email, role, is_active, created_at, last_login_at FROM users WHERE id = $1",
+        id.0
+    )
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(User::from))
 }
 
 #[tracing::instrument(name = "db.get_user_by_username", skip_all)]
 pub async fn get_by_username(pool: &PgPool, username: &str) -> Result<Option<User>, ApiError> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
-        .bind(username)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query_as!(
+        UserRow,
+        "SELECT id, username, email, role, is_active, created_at, last_login_at FROM users WHERE username = $1",
+        username
+    )
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(User::from))
 }
 
 /// The credentials of `username`, if such an account exists.
 #[tracing::instrument(name = "db.credentials", skip_all)]
 pub async fn credentials(pool: &PgPool, username: &str) -> Result<Option<Credentials>, ApiError> {
-    let row: Option<(i64, String, bool, String, i64)> =
-        sqlx::query_as("SELECT id, role, is_active, password_hash, token_version FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|(id, role, is_active, password_hash, token_version)| Credentials {
-        id: UserId(id),
-        role: Role::parse(&role).unwrap_or(Role::User),
-        is_active,
-        password_hash,
-        token_version,
+    let row = sqlx::query!(
+        "SELECT id, role, is_active, password_hash, token_version FROM users WHERE username = $1",
+        username
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Credentials {
+        id: UserId(r.id),
+        role: Role::parse(&r.role).unwrap_or(Role::User),
+        is_active: r.is_active,
+        password_hash: r.password_hash,
+        token_version: r.token_version,
     }))
 }
 
 pub async fn record_login(pool: &PgPool, id: UserId) -> Result<(), ApiError> {
-    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1").bind(id.0).execute(pool).await?;
+    sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", id.0).execute(pool).await?;
     Ok(())
 }
 
@@ -227,12 +234,15 @@ pub struct UserPage {
 #[tracing::instrument(name = "db.list_users", skip_all)]
 pub async fn list(pool: &PgPool, after: Option<UserId>, limit: i64) -> Result<UserPage, ApiError> {
     let limit = limit.clamp(1, LIST_LIMIT_MAX);
-    let rows: Vec<UserRow> =
-        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"))
-            .bind(after.map_or(0, |a| a.0))
-            .bind(limit + 1)
-            .fetch_all(pool)
-            .await?;
+    let rows = sqlx::query_as!(
+        UserRow,
+        "SELECT id, username, email, role, is_active, created_at, last_login_at FROM users
+         WHERE id > $1 ORDER BY id LIMIT $2",
+        after.map_or(0, |a| a.0),
+        limit + 1
+    )
+    .fetch_all(pool)
+    .await?;
     let more = rows.len() as i64 > limit;
     let items: Vec<User> = rows.into_iter().take(limit as usize).map(User::from).collect();
     let next_cursor = if more { items.last().map(|u| u.id.to_string()) } else { None };
@@ -302,10 +312,10 @@ impl From<ChangeError> for ApiError {
 #[tracing::instrument(name = "db.update_user", skip_all, fields(user_id = %id))]
 pub async fn update(pool: &PgPool, id: UserId, change: UserChange) -> Result<User, ChangeError> {
     let mut tx = pool.begin().await?;
-    let current: Option<(String, bool)> = sqlx::query_as("SELECT role, is_active FROM users WHERE id = $1 FOR UPDATE")
-        .bind(id.0)
+    let current = sqlx::query!("SELECT role, is_active FROM users WHERE id = $1 FOR UPDATE", id.0)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|r| (r.role, r.is_active));
     let (role, active) = current.ok_or(ChangeError::NotFound)?;
     let was_admin = role == Role::Admin.as_str() && active;
     let new_role = change.role.map_or(role.clone(), |r| r.as_str().to_string());
@@ -313,26 +323,28 @@ pub async fn update(pool: &PgPool, id: UserId, change: UserChange) -> Result<Use
     let stays_admin = new_role == Role::Admin.as_str() && new_active;
     if was_admin && !stays_admin {
         // Lock the other admins' rows so two concurrent demotions cannot both pass.
-        let others: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE")
-                .bind(id.0)
-                .fetch_all(&mut *tx)
-                .await?;
+        let others: Vec<i64> = sqlx::query_scalar!(
+            "SELECT id FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE",
+            id.0
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         if others.is_empty() {
             return Err(ChangeError::LastAdmin);
         }
     }
-    let row: UserRow = sqlx::query_as(&format!(
-        "UPDATE users SET role = $2, is_active = $3, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}"
-    ))
-    .bind(id.0)
-    .bind(&new_role)
-    .bind(new_active)
+    let row = sqlx::query_as!(
+        UserRow,
+        "UPDATE users SET role = $2, is_active = $3, updated_at = now() WHERE id = $1
+         RETURNING id, username, email, role, is_active, created_at, last_login_at",
+        id.0,
+        new_role,
+        new_active
+    )
     .fetch_one(&mut *tx)
     .await?;
     if !new_active {
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(id.0)
+        sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", id.0)
             .execute(&mut *tx)
             .await?;
         crate::auth::session::bump_token_version(&mut tx, id).await?;

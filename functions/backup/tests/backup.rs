@@ -12,8 +12,13 @@ use shared::{
 use sqlx::PgPool;
 use test_support::{TestDatabase, proxy::ToggleProxy, services};
 
+/// `../shared/data/football-data-co-uk/E0` beside the repository, or `$FP_DATA_DIR` (as for the
+/// train tests: a worktree elsewhere).
 fn e0() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/football-data-co-uk/E0")
+    match std::env::var_os("FP_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/football-data-co-uk/E0"),
+    }
 }
 
 fn unique_prefix() -> String {

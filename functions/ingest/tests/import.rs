@@ -16,7 +16,10 @@ use test_support::TestDatabase;
 
 #[tokio::test]
 async fn importing_the_epl_history_twice_gives_the_same_rows() {
-    let dir = root().join("../shared/data/football-data-co-uk/E0");
+    // `$FP_DATA_DIR` for a worktree that is not beside ../shared (as for the train tests).
+    let dir = std::env::var_os("FP_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data/football-data-co-uk/E0"));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
         .map(|e| e.unwrap().path())

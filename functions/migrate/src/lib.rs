@@ -196,13 +196,17 @@ fn db(e: impl std::fmt::Display) -> MigrateError {
 }
 
 async fn applied_count(pool: &sqlx::PgPool) -> Result<usize, MigrateError> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await.map_err(db)?;
+    let exists: bool = sqlx::query_scalar!(r#"SELECT to_regclass('_sqlx_migrations') IS NOT NULL AS "exists!""#)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
     if !exists {
         return Ok(0);
     }
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(pool).await.map_err(db)?;
+    let n: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM _sqlx_migrations WHERE success"#)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
     Ok(n as usize)
 }
 

@@ -195,3 +195,43 @@ fn the_sample_events_parse() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("migrate-codedeploy-hook.json")).unwrap()).unwrap();
     assert!(hook.deployment_id.is_some() && hook.hook_execution_id.is_some());
 }
+
+/// The login users of the least-privilege roles: provision_login has the server build its
+/// statements (`format` with %I and %L, the CREATE/ALTER and [NO]CREATEDB keywords as %s). The
+/// first call creates a login member of the group, the second alters it; a name that needs quoting
+/// is quoted. Roles belong to the cluster: the test drops the one it made before asserting.
+#[tokio::test]
+async fn provisions_a_login_user_then_updates_it() {
+    let db = test_support::TestDatabase::new().await;
+    let name = format!("fp_test_login_{}\"x y", uuid::Uuid::new_v4().simple());
+    // (can log in, CREATEDB, member of football_app, member of football_backup, password hash)
+    let state = |pool: sqlx::PgPool, name: String| async move {
+        sqlx::query_as::<_, (bool, bool, bool, bool, Option<String>)>(
+            "SELECT r.rolcanlogin, r.rolcreatedb, pg_has_role(r.oid, 'football_app', 'MEMBER'),
+                    pg_has_role(r.oid, 'football_backup', 'MEMBER'), a.rolpassword
+             FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid WHERE r.rolname = $1",
+        )
+        .bind(name)
+        .fetch_one(&pool)
+        .await
+    };
+    let created =
+        shared::db::provision_login(&db.pool, &name, &Secret::new("first password"), shared::db::APP_ROLE, false).await;
+    let after_create = state(db.pool.clone(), name.clone()).await;
+    let altered =
+        shared::db::provision_login(&db.pool, &name, &Secret::new("second password"), shared::db::BACKUP_ROLE, true)
+            .await;
+    let after_alter = state(db.pool.clone(), name.clone()).await;
+    let drop: String =
+        sqlx::query_scalar("SELECT format('DROP ROLE %I', $1::text)").bind(&name).fetch_one(&db.pool).await.unwrap();
+    db.pool.execute(drop.as_str()).await.unwrap();
+
+    created.unwrap();
+    altered.unwrap();
+    let (login, createdb, app, backup, first_hash) = after_create.unwrap();
+    assert_eq!((login, createdb, app, backup), (true, false, true, false));
+    let (login, createdb, app, backup, second_hash) = after_alter.unwrap();
+    // ALTER keeps the earlier GRANT: the user is in both groups now.
+    assert_eq!((login, createdb, app, backup), (true, true, true, true));
+    assert!(first_hash.is_some() && second_hash.is_some() && first_hash != second_hash, "the password was set again");
+}

@@ -276,14 +276,14 @@ async fn insert_refresh_token(
     now: DateTime<Utc>,
 ) -> Result<Secret, ApiError> {
     let refresh_token = new_refresh_token();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_tokens (user_id, family_id, token_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        user.0,
+        family,
+        token_hash(&refresh_token),
+        now,
+        now + Duration::days(REFRESH_TOKEN_TTL_DAYS),
     )
-    .bind(user.0)
-    .bind(family)
-    .bind(token_hash(&refresh_token))
-    .bind(now)
-    .bind(now + Duration::days(REFRESH_TOKEN_TTL_DAYS))
     .execute(conn)
     .await?;
     Ok(refresh_token)
@@ -295,17 +295,15 @@ async fn insert_refresh_token(
 /// statement after it sees what the previous one committed (a family revoked by a logout
 /// includes the token a concurrent rotation inserted just before).
 async fn lock_account(conn: &mut sqlx::PgConnection, user: UserId) -> Result<Option<(Role, bool, i64)>, ApiError> {
-    let row: Option<(String, bool, i64)> =
-        sqlx::query_as("SELECT role, is_active, token_version FROM users WHERE id = $1 FOR UPDATE")
-            .bind(user.0)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(|(role, active, version)| (Role::parse(&role).unwrap_or(Role::User), active, version)))
+    let row = sqlx::query!("SELECT role, is_active, token_version FROM users WHERE id = $1 FOR UPDATE", user.0)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| (Role::parse(&r.role).unwrap_or(Role::User), r.is_active, r.token_version)))
 }
 
 /// Ends every access token of the account issued so far (they carry an older version).
 pub async fn bump_token_version(conn: &mut sqlx::PgConnection, user: UserId) -> Result<(), ApiError> {
-    sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1").bind(user.0).execute(conn).await?;
+    sqlx::query!("UPDATE users SET token_version = token_version + 1 WHERE id = $1", user.0).execute(conn).await?;
     Ok(())
 }
 
@@ -318,8 +316,7 @@ pub async fn refresh(services: &Services, presented: &Secret) -> Result<TokenPai
     let pool = services.db.pool().await?;
     let now = Utc::now();
     let mut tx = pool.begin().await?;
-    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
-        .bind(&hash)
+    let owner: Option<i64> = sqlx::query_scalar!("SELECT user_id FROM refresh_tokens WHERE token_hash = $1", hash)
         .fetch_optional(&mut *tx)
         .await?;
     let Some(user) = owner.map(UserId) else {
@@ -328,13 +325,13 @@ pub async fn refresh(services: &Services, presented: &Secret) -> Result<TokenPai
     let Some((role, active, version)) = lock_account(&mut tx, user).await? else {
         return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
     };
-    #[allow(clippy::type_complexity)]
-    let row: Option<(i64, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT id, family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+        hash
     )
-    .bind(&hash)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .map(|r| (r.id, r.family_id, r.expires_at, r.rotated_at, r.revoked_at));
     let Some((id, family, expires_at, rotated_at, revoked_at)) = row else {
         return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
     };
@@ -350,7 +347,7 @@ pub async fn refresh(services: &Services, presented: &Secret) -> Result<TokenPai
         metrics::emit(&[], &[("refresh_token_reuse_total", MetricValue::Count(1.0))]);
         return Err(ApiError::Unauthorized(BAD_REFRESH.into()));
     }
-    sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
+    sqlx::query!("UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1", id, now).execute(&mut *tx).await?;
     let next = insert_refresh_token(&mut tx, user, family, now).await?;
     tx.commit().await?;
     Ok(access_pair(keys, user, role, version, &next, now))
@@ -363,11 +360,10 @@ pub async fn logout(services: &Services, presented: &Secret) -> Result<(), ApiEr
     let hash = checked_hash(presented)?;
     let pool = services.db.pool().await?;
     let mut tx = pool.begin().await?;
-    let found: Option<(i64, Uuid)> =
-        sqlx::query_as("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1")
-            .bind(&hash)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let found = sqlx::query!("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1", hash)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| (r.user_id, r.family_id));
     let (user, family) = found.ok_or_else(|| ApiError::Unauthorized(BAD_REFRESH.into()))?;
     let user = UserId(user);
     if lock_account(&mut tx, user).await?.is_none() {
@@ -381,10 +377,12 @@ pub async fn logout(services: &Services, presented: &Secret) -> Result<(), ApiEr
 }
 
 async fn revoke_family(tx: &mut sqlx::PgConnection, family: Uuid) -> Result<u64, ApiError> {
-    let done = sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
-        .bind(family)
-        .execute(tx)
-        .await?;
+    let done = sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family
+    )
+    .execute(tx)
+    .await?;
     Ok(done.rows_affected())
 }
 

@@ -18,7 +18,7 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 pub use cursor::{Cursor, PATTERN as CURSOR_PATTERN};
@@ -272,16 +272,9 @@ impl MatchFilter {
     }
 }
 
-const MATCH_COLUMNS: &str = "m.id, c.code AS competition, m.season, m.matchday, m.kickoff_at, m.status,
-    m.home_team_id, ht.name AS home_name, ht.short_name AS home_short, ht.tla AS home_tla,
-    m.away_team_id, at.name AS away_name, at.short_name AS away_short, at.tla AS away_tla,
-    m.home_goals, m.away_goals
-    FROM matches m
-    JOIN competitions c ON c.id = m.competition_id
-    JOIN teams ht ON ht.id = m.home_team_id
-    JOIN teams at ON at.id = m.away_team_id";
-
-#[derive(Debug, FromRow)]
+/// A match as [`query_matches`] and [`load_match_detail`] select it (the same column list in both:
+/// the compile-time checked macros take only a string literal).
+#[derive(Debug)]
 struct MatchRow {
     id: i64,
     competition: String,
@@ -357,11 +350,13 @@ where
 /// the data versions of all competitions together.
 #[tracing::instrument(name = "db.data_version", skip_all)]
 pub async fn data_version(pool: &PgPool) -> Result<String, ApiError> {
-    let (db, sum, count): (String, i64, i64) = sqlx::query_as(
-        "SELECT current_database()::text, COALESCE(SUM(data_version), 0)::bigint, COUNT(*) FROM competitions",
+    let row = sqlx::query!(
+        r#"SELECT current_database()::text AS "db!", COALESCE(SUM(data_version), 0)::bigint AS "sum!",
+                  COUNT(*) AS "count!" FROM competitions"#,
     )
     .fetch_one(pool)
     .await?;
+    let (db, sum, count) = (row.db, row.sum, row.count);
     // The count makes a new competition a new version even before anything bumps it.
     Ok(format!("{db}:{sum}.{count}"))
 }
@@ -372,11 +367,10 @@ pub async fn competitions(services: &Services) -> Result<CompetitionList, ApiErr
     let version = data_version(pool).await?;
     let key = format!("catalog:competitions:v{version}");
     cached(services, "competitions", &key, Ttl::COMPETITIONS, async {
-        let rows: Vec<(String, String, Option<String>)> =
-            sqlx::query_as("SELECT code, name, area FROM competitions ORDER BY code").fetch_all(pool).await?;
-        Ok(CompetitionList {
-            items: rows.into_iter().map(|(code, name, area)| Competition { code, name, area }).collect(),
-        })
+        let items = sqlx::query_as!(Competition, "SELECT code, name, area FROM competitions ORDER BY code")
+            .fetch_all(pool)
+            .await?;
+        Ok(CompetitionList { items })
     })
     .await
 }
@@ -389,35 +383,36 @@ pub async fn teams(services: &Services, query: &TeamsQuery) -> Result<TeamList, 
     let version = data_version(pool).await?;
     let key = format!("catalog:teams:v{version}:{}", code.as_deref().unwrap_or("*"));
     cached(services, "teams", &key, Ttl::TEAMS, async {
-        let rows: Vec<(i64, String, Option<String>, Option<String>)> = match &code {
+        // `id` is the `BIGINT` key, turned into a `TeamId` by `From<i64>` (the macros call `.into()`).
+        let items: Vec<Team> = match &code {
             None => {
-                sqlx::query_as("SELECT id, name, short_name, tla FROM teams ORDER BY name, id").fetch_all(pool).await?
+                sqlx::query_as!(Team, "SELECT id, name, short_name, tla FROM teams ORDER BY name, id")
+                    .fetch_all(pool)
+                    .await?
             }
             Some(code) => {
-                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM competitions WHERE code = $1)")
-                    .bind(code)
-                    .fetch_one(pool)
-                    .await?;
+                let exists = sqlx::query_scalar!(
+                    r#"SELECT EXISTS (SELECT 1 FROM competitions WHERE code = $1) AS "exists!""#,
+                    code
+                )
+                .fetch_one(pool)
+                .await?;
                 if !exists {
                     return Err(ApiError::NotFound(format!("no competition {code}")));
                 }
-                sqlx::query_as(
+                sqlx::query_as!(
+                    Team,
                     "SELECT t.id, t.name, t.short_name, t.tla FROM teams t
                      WHERE EXISTS (SELECT 1 FROM matches m JOIN competitions c ON c.id = m.competition_id
                                    WHERE c.code = $1 AND (m.home_team_id = t.id OR m.away_team_id = t.id))
                      ORDER BY t.name, t.id",
+                    code
                 )
-                .bind(code)
                 .fetch_all(pool)
                 .await?
             }
         };
-        Ok(TeamList {
-            items: rows
-                .into_iter()
-                .map(|(id, name, short_name, tla)| Team { id: TeamId(id), name, short_name, tla })
-                .collect(),
-        })
+        Ok(TeamList { items })
     })
     .await
 }
@@ -433,8 +428,16 @@ pub async fn list_matches(services: &Services, filter: &MatchFilter) -> Result<M
 /// The page from PostgreSQL (no cache).
 #[tracing::instrument(name = "db.query_matches", skip_all, fields(limit = filter.limit))]
 pub async fn query_matches(pool: &PgPool, filter: &MatchFilter) -> Result<MatchPage, ApiError> {
-    let sql = format!(
-        "SELECT {MATCH_COLUMNS}
+    let mut rows = sqlx::query_as!(
+        MatchRow,
+        "SELECT m.id, c.code AS competition, m.season, m.matchday, m.kickoff_at, m.status,
+                m.home_team_id, ht.name AS home_name, ht.short_name AS home_short, ht.tla AS home_tla,
+                m.away_team_id, at.name AS away_name, at.short_name AS away_short, at.tla AS away_tla,
+                m.home_goals, m.away_goals
+         FROM matches m
+         JOIN competitions c ON c.id = m.competition_id
+         JOIN teams ht ON ht.id = m.home_team_id
+         JOIN teams at ON at.id = m.away_team_id
          WHERE ($1::text IS NULL OR c.code = $1)
            AND ($2::bigint IS NULL OR m.home_team_id = $2 OR m.away_team_id = $2)
            AND ($3::text[] IS NULL OR m.status = ANY($3))
@@ -442,19 +445,18 @@ pub async fn query_matches(pool: &PgPool, filter: &MatchFilter) -> Result<MatchP
            AND ($5::timestamptz IS NULL OR m.kickoff_at < $5)
            AND ($6::timestamptz IS NULL OR (m.kickoff_at, m.id) > ($6, $7))
          ORDER BY m.kickoff_at, m.id
-         LIMIT $8"
-    );
-    let mut rows: Vec<MatchRow> = sqlx::query_as(&sql)
-        .bind(&filter.competition)
-        .bind(filter.team.map(|t| t.0))
-        .bind(&filter.statuses)
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.after.map(|c| c.at))
-        .bind(filter.after.map(|c| c.id).unwrap_or(0))
-        .bind(filter.limit + 1)
-        .fetch_all(pool)
-        .await?;
+         LIMIT $8",
+        filter.competition,
+        filter.team.map(|t| t.0),
+        filter.statuses.as_deref(),
+        filter.from,
+        filter.to,
+        filter.after.map(|c| c.at),
+        filter.after.map(|c| c.id).unwrap_or(0),
+        filter.limit + 1,
+    )
+    .fetch_all(pool)
+    .await?;
     let more = rows.len() as i64 > filter.limit;
     rows.truncate(filter.limit as usize);
     let next_cursor = if more { rows.last().map(|r| Cursor::new(r.kickoff_at, r.id).encode()) } else { None };
@@ -480,18 +482,32 @@ pub async fn match_detail(services: &Services, id: MatchId) -> Result<MatchDetai
 /// The match with its odds from PostgreSQL (no cache).
 #[tracing::instrument(name = "db.match_detail", skip_all, fields(match_id = %id))]
 pub async fn load_match_detail(pool: &PgPool, id: MatchId) -> Result<MatchDetail, ApiError> {
-    let row: Option<MatchRow> =
-        sqlx::query_as(&format!("SELECT {MATCH_COLUMNS} WHERE m.id = $1")).bind(id.0).fetch_optional(pool).await?;
-    let row = row.ok_or_else(|| ApiError::NotFound(format!("no match {id}")))?;
-    let quotes: Vec<(String, String, String, String, f64)> = sqlx::query_as(
-        "SELECT bookmaker, market, phase, outcome, price::float8 FROM match_odds WHERE match_id = $1
-         ORDER BY bookmaker, market, phase, outcome",
+    let row = sqlx::query_as!(
+        MatchRow,
+        "SELECT m.id, c.code AS competition, m.season, m.matchday, m.kickoff_at, m.status,
+                m.home_team_id, ht.name AS home_name, ht.short_name AS home_short, ht.tla AS home_tla,
+                m.away_team_id, at.name AS away_name, at.short_name AS away_short, at.tla AS away_tla,
+                m.home_goals, m.away_goals
+         FROM matches m
+         JOIN competitions c ON c.id = m.competition_id
+         JOIN teams ht ON ht.id = m.home_team_id
+         JOIN teams at ON at.id = m.away_team_id
+         WHERE m.id = $1",
+        id.0
     )
-    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("no match {id}")))?;
+    let quotes = sqlx::query!(
+        r#"SELECT bookmaker, market, phase, outcome, price::float8 AS "price!" FROM match_odds WHERE match_id = $1
+         ORDER BY bookmaker, market, phase, outcome"#,
+        id.0
+    )
     .fetch_all(pool)
     .await?;
     let mut odds: Vec<OddsQuote> = Vec::new();
-    for (bookmaker, market, phase, outcome, price) in quotes {
+    for q in quotes {
+        let (bookmaker, market, phase, outcome, price) = (q.bookmaker, q.market, q.phase, q.outcome, q.price);
         match odds.last_mut() {
             Some(q) if q.bookmaker == bookmaker && q.market == market && q.phase == phase => {
                 q.prices.insert(outcome, price);

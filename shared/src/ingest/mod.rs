@@ -231,8 +231,7 @@ pub async fn plan(
     };
     let mut steps = Vec::new();
     for code in codes {
-        let known: Option<i64> = sqlx::query_scalar("SELECT source_id FROM competitions WHERE code = $1")
-            .bind(&code)
+        let known: Option<i64> = sqlx::query_scalar!("SELECT source_id FROM competitions WHERE code = $1", code)
             .fetch_optional(pool)
             .await?
             .flatten();
@@ -448,7 +447,7 @@ async fn bump_if(conn: &mut sqlx::PgConnection, code: &str, changed: bool) -> Re
         return Ok(None);
     }
     let id: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM competitions WHERE code = $1").bind(code).fetch_optional(&mut *conn).await?;
+        sqlx::query_scalar!("SELECT id FROM competitions WHERE code = $1", code).fetch_optional(&mut *conn).await?;
     match id {
         Some(id) => Ok(Some(store::bump_data_version(conn, id).await?)),
         None => Ok(None),

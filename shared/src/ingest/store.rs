@@ -78,8 +78,8 @@ impl TeamResolver {
         let known = self.builtin.find(&t.name).or_else(|| t.short_name.as_deref().and_then(|s| self.builtin.find(s)));
         let canonical = known.map(|k| k.name.clone());
         let tla = t.tla.clone().or_else(|| known.and_then(|k| k.tla.clone()));
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM (
+        let found: Option<i64> = sqlx::query_scalar!(
+            r#"SELECT c.id AS "id!" FROM (
                  SELECT id, 1 AS rank FROM teams WHERE source_id = $1
                  UNION ALL
                  SELECT a.team_id, 2 FROM team_aliases a JOIN teams t ON t.id = a.team_id
@@ -93,38 +93,38 @@ impl TeamResolver {
                  SELECT id, 4 FROM teams WHERE name = $4 AND source_id IS NULL
                  UNION ALL
                  SELECT id, 5 FROM teams WHERE name = $2 AND source_id IS NULL
-             ) c ORDER BY rank LIMIT 1",
+             ) c ORDER BY rank LIMIT 1"#,
+            t.id,
+            t.name,
+            tla.as_deref(),
+            canonical.as_deref(),
         )
-        .bind(t.id)
-        .bind(&t.name)
-        .bind(tla.as_deref())
-        .bind(canonical.as_deref())
         .fetch_optional(&mut *conn)
         .await?;
         let id = match found {
             Some(id) => {
-                let updated = sqlx::query(
+                let updated = sqlx::query!(
                     "UPDATE teams SET source_id = $2, short_name = COALESCE($3, short_name), tla = COALESCE($4, tla),
                             updated_at = now()
                       WHERE id = $1 AND (source_id, short_name, tla) IS DISTINCT FROM ($2, COALESCE($3, short_name), COALESCE($4, tla))",
+                    id,
+                    t.id,
+                    t.short_name.as_deref(),
+                    tla.as_deref(),
                 )
-                .bind(id)
-                .bind(t.id)
-                .bind(t.short_name.as_deref())
-                .bind(tla.as_deref())
                 .execute(&mut *conn)
                 .await?;
                 self.changed += updated.rows_affected();
                 id
             }
             None => {
-                let id: i64 = sqlx::query_scalar(
+                let id: i64 = sqlx::query_scalar!(
                     "INSERT INTO teams (name, short_name, tla, source_id) VALUES ($1, $2, $3, $4) RETURNING id",
+                    canonical.as_deref().unwrap_or(&t.name),
+                    t.short_name.as_deref(),
+                    tla.as_deref(),
+                    t.id,
                 )
-                .bind(canonical.as_deref().unwrap_or(&t.name))
-                .bind(t.short_name.as_deref())
-                .bind(tla.as_deref())
-                .bind(t.id)
                 .fetch_one(&mut *conn)
                 .await?;
                 self.changed += 1;
@@ -154,29 +154,29 @@ impl TeamResolver {
         let known = self.builtin.find(&raw);
         let canonical = known.map(|k| k.name.clone()).unwrap_or_else(|| raw.clone());
         let tla = known.and_then(|k| k.tla.clone());
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM (
+        let found: Option<i64> = sqlx::query_scalar!(
+            r#"SELECT c.id AS "id!" FROM (
                  SELECT team_id AS id, 1 AS rank FROM team_aliases WHERE source = 'football-data.co.uk' AND alias = $1
                  UNION ALL
                  SELECT id, 2 FROM teams WHERE name = $2
                  UNION ALL
                  SELECT team_id, 3 FROM team_aliases WHERE source = 'football-data.org' AND alias = $1
-             ) c ORDER BY rank LIMIT 1",
+             ) c ORDER BY rank LIMIT 1"#,
+            raw,
+            canonical,
         )
-        .bind(&raw)
-        .bind(&canonical)
         .fetch_optional(&mut *conn)
         .await?;
         let id = match found {
             Some(id) => id,
             None => {
-                let id: i64 = sqlx::query_scalar(
+                let id: i64 = sqlx::query_scalar!(
                     "INSERT INTO teams (name, short_name, tla) VALUES ($1, $2, $3)
                      ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                    canonical,
+                    raw,
+                    tla.as_deref(),
                 )
-                .bind(&canonical)
-                .bind(&raw)
-                .bind(tla.as_deref())
                 .fetch_one(&mut *conn)
                 .await?;
                 self.changed += 1;
@@ -197,14 +197,14 @@ impl TeamResolver {
 async fn add_aliases(conn: &mut PgConnection, team_id: i64, aliases: &[(&str, String)]) -> Result<(), sqlx::Error> {
     let sources: Vec<&str> = aliases.iter().map(|(s, _)| *s).collect();
     let names: Vec<&str> = aliases.iter().map(|(_, a)| a.as_str()).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO team_aliases (source, alias, team_id)
          SELECT s, a, $3 FROM UNNEST($1::text[], $2::text[]) AS u(s, a)
          ON CONFLICT DO NOTHING",
+        &sources as &[&str],
+        &names as &[&str],
+        team_id,
     )
-    .bind(&sources)
-    .bind(&names)
-    .bind(team_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -212,12 +212,12 @@ async fn add_aliases(conn: &mut PgConnection, team_id: i64, aliases: &[(&str, St
 
 /// The competition with this code, created when absent; returns its id.
 pub async fn ensure_competition(conn: &mut PgConnection, code: &str, name: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO competitions (code, name) VALUES ($1, $2)
          ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code RETURNING id",
+        code,
+        name,
     )
-    .bind(code)
-    .bind(name)
     .fetch_one(&mut *conn)
     .await
 }
@@ -229,18 +229,18 @@ pub async fn upsert_org_competition(
     c: &super::api::Competition,
 ) -> Result<bool, sqlx::Error> {
     let area = c.area.as_ref().and_then(|a| a.name.clone());
-    let inserted: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO competitions (code, name, area, source_id) VALUES ($1, $2, $3, $4)
+    let inserted: Option<bool> = sqlx::query_scalar!(
+        r#"INSERT INTO competitions (code, name, area, source_id) VALUES ($1, $2, $3, $4)
          ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, area = EXCLUDED.area,
                  source_id = EXCLUDED.source_id, updated_at = now()
           WHERE (competitions.name, competitions.area, competitions.source_id)
                 IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.area, EXCLUDED.source_id)
-         RETURNING (xmax = 0)",
+         RETURNING (xmax = 0) AS "inserted!""#,
+        code,
+        c.name,
+        area,
+        c.id,
     )
-    .bind(code)
-    .bind(&c.name)
-    .bind(area)
-    .bind(c.id)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(inserted.is_some())
@@ -335,25 +335,11 @@ pub async fn upsert_matches(
     // football-data.org owns every field. football-data.co.uk brings final results only: it keeps
     // what it does not know (matchday, stage, half-time score) and an existing kick-off when its
     // file has no time.
-    let update = match authority {
-        Authority::Org => {
-            "kickoff_at = EXCLUDED.kickoff_at, status = EXCLUDED.status, matchday = EXCLUDED.matchday,
-             stage = EXCLUDED.stage, home_goals = EXCLUDED.home_goals, away_goals = EXCLUDED.away_goals,
-             home_goals_ht = EXCLUDED.home_goals_ht, away_goals_ht = EXCLUDED.away_goals_ht, updated_at = now()
-             WHERE (m.kickoff_at, m.status, m.matchday, m.stage, m.home_goals, m.away_goals, m.home_goals_ht,
-                    m.away_goals_ht)
-                   IS DISTINCT FROM (EXCLUDED.kickoff_at, EXCLUDED.status, EXCLUDED.matchday, EXCLUDED.stage,
-                    EXCLUDED.home_goals, EXCLUDED.away_goals, EXCLUDED.home_goals_ht, EXCLUDED.away_goals_ht)"
-        }
-        Authority::CoUk => {
-            "kickoff_at = EXCLUDED.kickoff_at, status = EXCLUDED.status, home_goals = EXCLUDED.home_goals,
-             away_goals = EXCLUDED.away_goals, updated_at = now()
-             WHERE (m.kickoff_at, m.status, m.home_goals, m.away_goals)
-                   IS DISTINCT FROM (EXCLUDED.kickoff_at, EXCLUDED.status, EXCLUDED.home_goals, EXCLUDED.away_goals)"
-        }
-    };
-    let sql = format!(
-        "INSERT INTO matches AS m (competition_id, season, home_team_id, away_team_id, kickoff_at, status, matchday,
+    // The same INSERT twice, one literal per authority (the macros take only a literal): only the
+    // DO UPDATE SET clause differs.
+    let written: Vec<bool> = match authority {
+        Authority::Org => sqlx::query_scalar!(
+            r#"INSERT INTO matches AS m (competition_id, season, home_team_id, away_team_id, kickoff_at, status, matchday,
                                   stage, home_goals, away_goals, home_goals_ht, away_goals_ht)
          SELECT $1, u.s, u.h, u.a, CASE WHEN u.ex OR e.id IS NULL THEN u.k ELSE e.kickoff_at END, u.st, u.md, u.sg,
                 u.hg, u.ag, u.hht, u.aht
@@ -362,42 +348,81 @@ pub async fn upsert_matches(
                 AS u(s, h, a, k, ex, st, md, sg, hg, ag, hht, aht)
            LEFT JOIN matches e ON e.competition_id = $1 AND e.season = u.s AND e.home_team_id = u.h
                               AND e.away_team_id = u.a
-         ON CONFLICT ON CONSTRAINT one_fixture_per_pairing_and_season DO UPDATE SET {update}
-         RETURNING (xmax = 0) AS inserted"
-    );
-    let written: Vec<bool> = sqlx::query_scalar(&sql)
-        .bind(competition_id)
-        .bind(&seasons)
-        .bind(&homes)
-        .bind(&aways)
-        .bind(&kickoffs)
-        .bind(&exact)
-        .bind(&statuses)
-        .bind(&matchdays)
-        .bind(&stages)
-        .bind(&hg)
-        .bind(&ag)
-        .bind(&hht)
-        .bind(&aht)
+         ON CONFLICT ON CONSTRAINT one_fixture_per_pairing_and_season DO UPDATE SET
+             kickoff_at = EXCLUDED.kickoff_at, status = EXCLUDED.status, matchday = EXCLUDED.matchday,
+             stage = EXCLUDED.stage, home_goals = EXCLUDED.home_goals, away_goals = EXCLUDED.away_goals,
+             home_goals_ht = EXCLUDED.home_goals_ht, away_goals_ht = EXCLUDED.away_goals_ht, updated_at = now()
+             WHERE (m.kickoff_at, m.status, m.matchday, m.stage, m.home_goals, m.away_goals, m.home_goals_ht,
+                    m.away_goals_ht)
+                   IS DISTINCT FROM (EXCLUDED.kickoff_at, EXCLUDED.status, EXCLUDED.matchday, EXCLUDED.stage,
+                    EXCLUDED.home_goals, EXCLUDED.away_goals, EXCLUDED.home_goals_ht, EXCLUDED.away_goals_ht)
+         RETURNING (xmax = 0) AS "inserted!""#,
+            competition_id,
+            &seasons,
+            &homes,
+            &aways,
+            &kickoffs,
+            &exact,
+            &statuses as &[&str],
+            &matchdays as &[Option<i32>],
+            &stages as &[Option<&str>],
+            &hg as &[Option<i16>],
+            &ag as &[Option<i16>],
+            &hht as &[Option<i16>],
+            &aht as &[Option<i16>],
+        )
         .fetch_all(&mut *conn)
-        .await?;
+        .await?,
+        Authority::CoUk => sqlx::query_scalar!(
+            r#"INSERT INTO matches AS m (competition_id, season, home_team_id, away_team_id, kickoff_at, status, matchday,
+                                  stage, home_goals, away_goals, home_goals_ht, away_goals_ht)
+         SELECT $1, u.s, u.h, u.a, CASE WHEN u.ex OR e.id IS NULL THEN u.k ELSE e.kickoff_at END, u.st, u.md, u.sg,
+                u.hg, u.ag, u.hht, u.aht
+           FROM UNNEST($2::int[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::bool[], $7::text[], $8::int[],
+                       $9::text[], $10::smallint[], $11::smallint[], $12::smallint[], $13::smallint[])
+                AS u(s, h, a, k, ex, st, md, sg, hg, ag, hht, aht)
+           LEFT JOIN matches e ON e.competition_id = $1 AND e.season = u.s AND e.home_team_id = u.h
+                              AND e.away_team_id = u.a
+         ON CONFLICT ON CONSTRAINT one_fixture_per_pairing_and_season DO UPDATE SET
+             kickoff_at = EXCLUDED.kickoff_at, status = EXCLUDED.status, home_goals = EXCLUDED.home_goals,
+             away_goals = EXCLUDED.away_goals, updated_at = now()
+             WHERE (m.kickoff_at, m.status, m.home_goals, m.away_goals)
+                   IS DISTINCT FROM (EXCLUDED.kickoff_at, EXCLUDED.status, EXCLUDED.home_goals, EXCLUDED.away_goals)
+         RETURNING (xmax = 0) AS "inserted!""#,
+            competition_id,
+            &seasons,
+            &homes,
+            &aways,
+            &kickoffs,
+            &exact,
+            &statuses as &[&str],
+            &matchdays as &[Option<i32>],
+            &stages as &[Option<&str>],
+            &hg as &[Option<i16>],
+            &ag as &[Option<i16>],
+            &hht as &[Option<i16>],
+            &aht as &[Option<i16>],
+        )
+        .fetch_all(&mut *conn)
+        .await?,
+    };
     let inserted = written.iter().filter(|i| **i).count() as u64;
     let updated = written.len() as u64 - inserted;
     let counts = UpsertCounts { inserted, updated, unchanged: keep.len() as u64 - inserted - updated };
 
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO match_sources (source, source_id, match_id)
          SELECT $1, u.sid, m.id
            FROM UNNEST($3::int[], $4::bigint[], $5::bigint[], $6::text[]) AS u(s, h, a, sid)
            JOIN matches m ON m.competition_id = $2 AND m.season = u.s AND m.home_team_id = u.h AND m.away_team_id = u.a
          ON CONFLICT DO NOTHING",
+        source,
+        competition_id,
+        &seasons,
+        &homes,
+        &aways,
+        &source_ids as &[&str],
     )
-    .bind(source)
-    .bind(competition_id)
-    .bind(&seasons)
-    .bind(&homes)
-    .bind(&aways)
-    .bind(&source_ids)
     .execute(&mut *conn)
     .await?;
 
@@ -405,18 +430,20 @@ pub async fn upsert_matches(
     let all_seasons: Vec<i32> = rows.iter().map(|r| r.season).collect();
     let all_homes: Vec<i64> = rows.iter().map(|r| r.home_team_id).collect();
     let all_aways: Vec<i64> = rows.iter().map(|r| r.away_team_id).collect();
-    let ids: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT u.ord, m.id
+    let ids = sqlx::query!(
+        r#"SELECT u.ord AS "ord!", m.id
            FROM UNNEST($2::int[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS u(s, h, a, ord)
            JOIN matches m ON m.competition_id = $1 AND m.season = u.s AND m.home_team_id = u.h AND m.away_team_id = u.a
-          ORDER BY u.ord",
+          ORDER BY u.ord"#,
+        competition_id,
+        &all_seasons,
+        &all_homes,
+        &all_aways,
     )
-    .bind(competition_id)
-    .bind(&all_seasons)
-    .bind(&all_homes)
-    .bind(&all_aways)
     .fetch_all(&mut *conn)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.ord, r.id));
     let mut out = vec![0i64; rows.len()];
     for (ord, id) in ids {
         if let Some(slot) = out.get_mut(ord as usize - 1) {
@@ -448,22 +475,28 @@ pub async fn upsert_odds(conn: &mut PgConnection, rows: &[OddsRow]) -> Result<Up
     if rows.is_empty() {
         return Ok(UpsertCounts::default());
     }
-    let written: Vec<bool> = sqlx::query_scalar(
-        "INSERT INTO match_odds AS o (match_id, bookmaker, market, phase, outcome, price)
+    let match_ids: Vec<i64> = rows.iter().map(|r| r.match_id).collect();
+    let bookmakers: Vec<&str> = rows.iter().map(|r| r.bookmaker.as_str()).collect();
+    let markets: Vec<&str> = rows.iter().map(|r| r.market).collect();
+    let phases: Vec<&str> = rows.iter().map(|r| r.phase).collect();
+    let outcomes: Vec<&str> = rows.iter().map(|r| r.outcome).collect();
+    let prices: Vec<f64> = rows.iter().map(|r| r.price).collect();
+    let written: Vec<bool> = sqlx::query_scalar!(
+        r#"INSERT INTO match_odds AS o (match_id, bookmaker, market, phase, outcome, price)
          SELECT m, b, mk, ph, oc, p::numeric(8, 3)
            FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[])
                 AS u(m, b, mk, ph, oc, p)
          ON CONFLICT (match_id, bookmaker, market, phase, outcome) DO UPDATE
             SET price = EXCLUDED.price, updated_at = now()
           WHERE o.price IS DISTINCT FROM EXCLUDED.price
-         RETURNING (xmax = 0)",
+         RETURNING (xmax = 0) AS "inserted!""#,
+        &match_ids,
+        &bookmakers as &[&str],
+        &markets as &[&str],
+        &phases as &[&str],
+        &outcomes as &[&str],
+        &prices,
     )
-    .bind(rows.iter().map(|r| r.match_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.bookmaker.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.market).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.phase).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.price).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let inserted = written.iter().filter(|i| **i).count() as u64;
@@ -474,10 +507,12 @@ pub async fn upsert_odds(conn: &mut PgConnection, rows: &[OddsRow]) -> Result<Up
 /// Increments the competition's data version (see the migration `..._competition_data_version`):
 /// called in the transaction that changed its data, only when something changed.
 pub async fn bump_data_version(conn: &mut PgConnection, competition_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("UPDATE competitions SET data_version = data_version + 1 WHERE id = $1 RETURNING data_version")
-        .bind(competition_id)
-        .fetch_one(&mut *conn)
-        .await
+    sqlx::query_scalar!(
+        "UPDATE competitions SET data_version = data_version + 1 WHERE id = $1 RETURNING data_version",
+        competition_id
+    )
+    .fetch_one(&mut *conn)
+    .await
 }
 
 /// A `job_runs` row, opened at the start of a run: [`crate::jobs::start_run`], for the CSV import

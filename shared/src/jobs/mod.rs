@@ -252,7 +252,8 @@ where
     // its Lambda would have been stopped anyway.
     let lease = deadline.remaining() + Duration::from_secs(60);
     // One lock per job and database: the table may serve several databases (tests, drills).
-    let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&pool).await?;
+    let database: String =
+        sqlx::query_scalar!(r#"SELECT current_database()::text AS "database!""#).fetch_one(&pool).await?;
     let lock = JobLock::new(dynamodb, &services.config.aws.table_name, &format!("{job}#{database}"));
     let Some(guard) = lock.acquire(lease).await? else {
         tracing::info!(job, "another run holds the lock: skipped");
@@ -300,12 +301,12 @@ where
     Fut: Future<Output = Result<WorkDone, JobError>>,
 {
     // We hold the lock: a run still marked running died before it could say so.
-    sqlx::query(
-        "UPDATE job_runs SET outcome = 'failed', finished_at = greatest(now(), started_at), \
-         error = 'did not finish (stopped or timed out before recording its end)' \
+    sqlx::query!(
+        "UPDATE job_runs SET outcome = 'failed', finished_at = greatest(now(), started_at),
+         error = 'did not finish (stopped or timed out before recording its end)'
          WHERE job = $1 AND outcome = 'running'",
+        job
     )
-    .bind(job)
     .execute(pool)
     .await?;
     let run_id = start_run(pool, job).await?;
@@ -330,7 +331,7 @@ where
 /// Opens a `running` record of `job`. [`run`] does this under the lock; this is for work that
 /// keeps a run record without one (the CSV import, which `fp import` also runs).
 pub async fn start_run(pool: &PgPool, job: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("INSERT INTO job_runs (job) VALUES ($1) RETURNING id").bind(job).fetch_one(pool).await
+    sqlx::query_scalar!("INSERT INTO job_runs (job) VALUES ($1) RETURNING id", job).fetch_one(pool).await
 }
 
 /// Closes the record [`start_run`] opened with its outcome, counts and error.
@@ -341,14 +342,14 @@ pub async fn finish_run(
     counts: &serde_json::Value,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE job_runs SET outcome = $2, counts = $3, error = $4, finished_at = greatest(now(), started_at) \
+    sqlx::query!(
+        "UPDATE job_runs SET outcome = $2, counts = $3, error = $4, finished_at = greatest(now(), started_at)
          WHERE id = $1",
+        run_id,
+        outcome.as_str(),
+        counts,
+        error.map(|e| truncate(e, 2000)),
     )
-    .bind(run_id)
-    .bind(outcome.as_str())
-    .bind(counts)
-    .bind(error.map(|e| truncate(e, 2000)))
     .execute(pool)
     .await?;
     Ok(())
@@ -361,13 +362,13 @@ async fn record_finished(
     counts: &serde_json::Value,
     error: Option<&str>,
 ) -> Result<i64, JobError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "INSERT INTO job_runs (job, outcome, counts, error, finished_at) VALUES ($1, $2, $3, $4, now()) RETURNING id",
+        job,
+        outcome.as_str(),
+        counts,
+        error,
     )
-    .bind(job)
-    .bind(outcome.as_str())
-    .bind(counts)
-    .bind(error)
     .fetch_one(pool)
     .await?)
 }
@@ -407,12 +408,13 @@ pub struct JobRunRecord {
 
 /// The `per_job` most recent runs of each job.
 pub async fn recent_runs(pool: &PgPool, per_job: i64) -> Result<Vec<JobRunRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, job, started_at, finished_at, outcome, counts, error FROM ( \
-           SELECT *, row_number() OVER (PARTITION BY job ORDER BY started_at DESC, id DESC) AS n FROM job_runs \
+    sqlx::query_as!(
+        JobRunRecord,
+        "SELECT id, job, started_at, finished_at, outcome, counts, error FROM (
+           SELECT *, row_number() OVER (PARTITION BY job ORDER BY started_at DESC, id DESC) AS n FROM job_runs
          ) r WHERE n <= $1 ORDER BY job, started_at DESC, id DESC",
+        per_job
     )
-    .bind(per_job)
     .fetch_all(pool)
     .await
 }
@@ -515,9 +517,7 @@ pub async fn load_checkpoint<T: DeserializeOwned>(
     scope: &str,
 ) -> Result<Option<T>, JobError> {
     let raw: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT state FROM job_checkpoints WHERE job = $1 AND scope = $2")
-            .bind(job)
-            .bind(scope)
+        sqlx::query_scalar!("SELECT state FROM job_checkpoints WHERE job = $1 AND scope = $2", job, scope)
             .fetch_optional(pool)
             .await?;
     match raw {
@@ -530,13 +530,13 @@ pub async fn load_checkpoint<T: DeserializeOwned>(
 /// Saves where the job got to for `scope`.
 pub async fn save_checkpoint<T: Serialize>(pool: &PgPool, job: &str, scope: &str, state: &T) -> Result<(), JobError> {
     let v = serde_json::to_value(state).map_err(JobError::permanent)?;
-    sqlx::query(
-        "INSERT INTO job_checkpoints (job, scope, state, updated_at) VALUES ($1, $2, $3, now()) \
+    sqlx::query!(
+        "INSERT INTO job_checkpoints (job, scope, state, updated_at) VALUES ($1, $2, $3, now())
          ON CONFLICT (job, scope) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+        job,
+        scope,
+        v,
     )
-    .bind(job)
-    .bind(scope)
-    .bind(v)
     .execute(pool)
     .await?;
     Ok(())
@@ -544,11 +544,7 @@ pub async fn save_checkpoint<T: Serialize>(pool: &PgPool, job: &str, scope: &str
 
 /// Forgets the checkpoint: the work it tracked is done.
 pub async fn clear_checkpoint(pool: &PgPool, job: &str, scope: &str) -> Result<(), JobError> {
-    sqlx::query("DELETE FROM job_checkpoints WHERE job = $1 AND scope = $2")
-        .bind(job)
-        .bind(scope)
-        .execute(pool)
-        .await?;
+    sqlx::query!("DELETE FROM job_checkpoints WHERE job = $1 AND scope = $2", job, scope).execute(pool).await?;
     Ok(())
 }
 

@@ -47,22 +47,21 @@ pub fn bookmaker_name(prefix: &str) -> String {
 /// Inserts `records` as finished matches of competition `code` (created when missing), with
 /// their teams and odds. Returns the match ids in the order of `records`.
 pub async fn load_matches(pool: &PgPool, code: &str, records: &[MatchRecord]) -> Result<Vec<i64>, sqlx::Error> {
-    let competition_id: i64 = sqlx::query_scalar(
-        "INSERT INTO competitions (code, name) VALUES ($1, $1) \
+    let competition_id: i64 = sqlx::query_scalar!(
+        "INSERT INTO competitions (code, name) VALUES ($1, $1)
          ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        code
     )
-    .bind(code)
     .fetch_one(pool)
     .await?;
     let mut names: Vec<String> = records.iter().flat_map(|m| [m.home.clone(), m.away.clone()]).collect();
     names.sort();
     names.dedup();
-    sqlx::query("INSERT INTO teams (name) SELECT * FROM UNNEST($1::text[]) ON CONFLICT (name) DO NOTHING")
-        .bind(&names)
+    sqlx::query!("INSERT INTO teams (name) SELECT * FROM UNNEST($1::text[]) ON CONFLICT (name) DO NOTHING", &names)
         .execute(pool)
         .await?;
     let teams: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT name, id FROM teams").fetch_all(pool).await?.into_iter().collect();
+        sqlx::query!("SELECT name, id FROM teams").fetch_all(pool).await?.into_iter().map(|t| (t.name, t.id)).collect();
     let mut ids = Vec::with_capacity(records.len());
     for chunk in records.chunks(1000) {
         let mut home = Vec::new();
@@ -79,18 +78,18 @@ pub async fn load_matches(pool: &PgPool, code: &str, records: &[MatchRecord]) ->
             hg.push(i16::from(m.home_goals));
             ag.push(i16::from(m.away_goals));
         }
-        let chunk_ids: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO matches (competition_id, season, kickoff_at, status, home_team_id, away_team_id, home_goals, away_goals) \
-             SELECT $1, s, k, 'FINISHED', h, a, hg, ag FROM UNNEST($2::int[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[]) \
+        let chunk_ids: Vec<i64> = sqlx::query_scalar!(
+            "INSERT INTO matches (competition_id, season, kickoff_at, status, home_team_id, away_team_id, home_goals, away_goals)
+             SELECT $1, s, k, 'FINISHED', h, a, hg, ag FROM UNNEST($2::int[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[])
                WITH ORDINALITY AS t(s, k, h, a, hg, ag, n) ORDER BY n RETURNING id",
+            competition_id,
+            &season,
+            &kickoff,
+            &home,
+            &away,
+            &hg,
+            &ag,
         )
-        .bind(competition_id)
-        .bind(&season)
-        .bind(&kickoff)
-        .bind(&home)
-        .bind(&away)
-        .bind(&hg)
-        .bind(&ag)
         .fetch_all(pool)
         .await?;
         ids.extend(chunk_ids);
@@ -128,27 +127,27 @@ pub async fn load_matches(pool: &PgPool, code: &str, records: &[MatchRecord]) ->
     }
     for start in (0..mid.len()).step_by(5000) {
         let end = (start + 5000).min(mid.len());
-        sqlx::query(
-            "INSERT INTO match_odds (match_id, bookmaker, market, phase, outcome, price) \
+        sqlx::query!(
+            "INSERT INTO match_odds (match_id, bookmaker, market, phase, outcome, price)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]::numeric[])",
+            &mid[start..end] as &[i64],
+            &book[start..end] as &[String],
+            &market[start..end] as &[String],
+            &phase[start..end] as &[String],
+            &outcome[start..end] as &[String],
+            &price[start..end] as &[f64],
         )
-        .bind(&mid[start..end])
-        .bind(&book[start..end])
-        .bind(&market[start..end])
-        .bind(&phase[start..end])
-        .bind(&outcome[start..end])
-        .bind(&price[start..end])
         .execute(pool)
         .await?;
     }
     let sources: Vec<String> =
         records.iter().map(|m| format!("{code}/{}/{}/{}", m.date.format("%Y-%m-%d"), m.home, m.away)).collect();
-    sqlx::query(
-        "INSERT INTO match_sources (source, source_id, match_id) \
+    sqlx::query!(
+        "INSERT INTO match_sources (source, source_id, match_id)
          SELECT 'football-data.co.uk', s, m FROM UNNEST($1::text[], $2::bigint[]) AS t(s, m) ON CONFLICT DO NOTHING",
+        &sources,
+        &ids,
     )
-    .bind(&sources)
-    .bind(&ids)
     .execute(pool)
     .await?;
     Ok(ids)
@@ -162,12 +161,12 @@ pub const TEST_PASSWORD_HASH: &str =
 pub async fn create_users(pool: &PgPool, prefix: &str, n: usize) -> Result<Vec<i64>, sqlx::Error> {
     let names: Vec<String> = (0..n).map(|i| format!("{prefix}_{i}")).collect();
     let emails: Vec<String> = names.iter().map(|u| format!("{u}@example.com")).collect();
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO users (username, email, password_hash) SELECT u, e, $3 FROM UNNEST($1::text[], $2::text[]) AS t(u, e) RETURNING id",
+        &names,
+        &emails,
+        TEST_PASSWORD_HASH,
     )
-    .bind(&names)
-    .bind(&emails)
-    .bind(TEST_PASSWORD_HASH)
     .fetch_all(pool)
     .await
 }
@@ -193,20 +192,20 @@ pub async fn insert_predictions(pool: &PgPool, preds: &[NewPrediction]) -> Resul
         let ph: Vec<f64> = chunk.iter().map(|p| p.p[0]).collect();
         let pd: Vec<f64> = chunk.iter().map(|p| p.p[1]).collect();
         let pa: Vec<f64> = chunk.iter().map(|p| 1.0 - p.p[0] - p.p[1]).collect();
-        let out: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO predictions (match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away, \
-               expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts) \
-             SELECT m, u, s, v, ph, pd, pa, 1.5, 1.1, 1, 1, 0.5, 0.5 \
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[]) \
+        let out: Vec<i64> = sqlx::query_scalar!(
+            "INSERT INTO predictions (match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+               expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts)
+             SELECT m, u, s, v, ph, pd, pa, 1.5, 1.1, 1, 1, 0.5, 0.5
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[])
                WITH ORDINALITY AS t(m, u, s, v, ph, pd, pa, n) ORDER BY n RETURNING id",
+            &m,
+            &u as &[Option<i64>],
+            &s as &[&str],
+            &v as &[&str],
+            &ph,
+            &pd,
+            &pa,
         )
-        .bind(&m)
-        .bind(&u)
-        .bind(&s)
-        .bind(&v)
-        .bind(&ph)
-        .bind(&pd)
-        .bind(&pa)
         .fetch_all(pool)
         .await?;
         ids.extend(out);

@@ -14,7 +14,6 @@ use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
 use utoipa::{IntoParams, ToSchema};
 
 pub use models::{MatchContext, ModelCache, ModelSource};
@@ -176,13 +175,16 @@ pub async fn opening_odds(
     if match_ids.is_empty() {
         return Ok(Default::default());
     }
-    let quotes: Vec<(i64, String, String, String, String, f64)> = sqlx::query_as(
-        "SELECT match_id, bookmaker, market, phase, outcome, price::float8 FROM match_odds
-         WHERE match_id = ANY($1) AND market = '1x2' AND phase = 'opening'",
+    let quotes = sqlx::query!(
+        r#"SELECT match_id, bookmaker, market, phase, outcome, price::float8 AS "price!" FROM match_odds
+         WHERE match_id = ANY($1) AND market = '1x2' AND phase = 'opening'"#,
+        match_ids
     )
-    .bind(match_ids)
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|o| (o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price))
+    .collect();
     Ok(crate::history::group_odds(quotes))
 }
 
@@ -229,7 +231,8 @@ pub fn parse_strategy(value: &str) -> Result<Strategy, ApiError> {
         .map_err(|_| ApiError::invalid_field("strategy_type", "expected statistical, historical, ml_model or market"))
 }
 
-#[derive(FromRow)]
+/// A row of `predictions` (the column list is spelled out in each query: the compile-time checked
+/// macros take only a string literal).
 struct PredictionRow {
     id: i64,
     match_id: i64,
@@ -247,9 +250,6 @@ struct PredictionRow {
     p_btts: f64,
     created_at: DateTime<Utc>,
 }
-
-const COLUMNS: &str = "id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
-    expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts, created_at";
 
 impl From<PredictionRow> for Prediction {
     fn from(r: PredictionRow) -> Self {
@@ -338,24 +338,28 @@ pub async fn create(
     let away = (1.0 - home - draw).max(0.0);
 
     let started = Instant::now();
-    let row: PredictionRow = sqlx::query_as(&format!(
+    let row = sqlx::query_as!(
+        PredictionRow,
         "INSERT INTO predictions (match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
              expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
-    ))
-    .bind(match_id.0)
-    .bind(user.id.0)
-    .bind(strategy.as_str())
-    .bind(p.model_version.chars().take(100).collect::<String>())
-    .bind(home)
-    .bind(draw)
-    .bind(away)
-    .bind(p.expected_goals_home.clamp(0.0, 20.0))
-    .bind(p.expected_goals_away.clamp(0.0, 20.0))
-    .bind(i16::from(p.most_likely_score.0.min(20)))
-    .bind(i16::from(p.most_likely_score.1.min(20)))
-    .bind(p.over_2_5.clamp(0.0, 1.0))
-    .bind(p.btts.clamp(0.0, 1.0))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         RETURNING id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+                   expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts,
+                   created_at",
+        match_id.0,
+        user.id.0,
+        strategy.as_str(),
+        p.model_version.chars().take(100).collect::<String>(),
+        home,
+        draw,
+        away,
+        p.expected_goals_home.clamp(0.0, 20.0),
+        p.expected_goals_away.clamp(0.0, 20.0),
+        i16::from(p.most_likely_score.0.min(20)),
+        i16::from(p.most_likely_score.1.min(20)),
+        p.over_2_5.clamp(0.0, 1.0),
+        p.btts.clamp(0.0, 1.0),
+    )
     .fetch_one(pool)
     .instrument(tracing::info_span!("db.insert_prediction"))
     .await?;
@@ -423,10 +427,16 @@ pub async fn create_idempotent(
 /// `GET /api/predictions/{id}`: the owner's or, for an admin, anyone's; else 404.
 pub async fn get(services: &Services, user: &AuthUser, id: PredictionId) -> Result<Prediction, ApiError> {
     let pool = services.db.pool().await?;
-    let row: Option<PredictionRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM predictions WHERE id = $1"))
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query_as!(
+        PredictionRow,
+        "SELECT id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+                   expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts,
+                   created_at
+         FROM predictions WHERE id = $1",
+        id.0
+    )
+    .fetch_optional(pool)
+    .await?;
     match row {
         Some(r) if user.is_admin() || r.user_id == Some(user.id.0) => {
             let mut p = [Prediction::from(r)];
@@ -452,21 +462,25 @@ pub async fn list(services: &Services, user: &AuthUser, query: &PredictionsQuery
     let limit = parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = query.cursor.as_deref().map(|c| Cursor::decode(c, "cursor")).transpose()?;
     let pool = services.db.pool().await?;
-    let mut rows: Vec<PredictionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM predictions
+    let mut rows = sqlx::query_as!(
+        PredictionRow,
+        "SELECT id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+                   expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts,
+                   created_at
+         FROM predictions
          WHERE user_id = $1
            AND ($2::bigint IS NULL OR match_id = $2)
            AND ($3::text IS NULL OR strategy_type = $3)
            AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
          ORDER BY created_at DESC, id DESC
-         LIMIT $6"
-    ))
-    .bind(user.id.0)
-    .bind(match_id.map(|m| m.0))
-    .bind(strategy.map(Strategy::as_str))
-    .bind(after.map(|c| c.at))
-    .bind(after.map(|c| c.id).unwrap_or(0))
-    .bind(limit + 1)
+         LIMIT $6",
+        user.id.0,
+        match_id.map(|m| m.0),
+        strategy.map(Strategy::as_str),
+        after.map(|c| c.at),
+        after.map(|c| c.id).unwrap_or(0),
+        limit + 1,
+    )
     .fetch_all(pool)
     .await?;
     let more = rows.len() as i64 > limit;

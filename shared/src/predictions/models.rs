@@ -26,7 +26,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
 use crate::{
@@ -47,7 +47,7 @@ const MAX_ARTIFACTS: usize = 16;
 pub const ON_THE_FLY_SEED: u64 = 42;
 
 /// What a prediction needs to know about its match, read in one round trip.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct MatchContext {
     pub match_id: i64,
     pub competition_id: i64,
@@ -71,10 +71,15 @@ pub struct MatchContext {
 /// Reads the match and the version of its history; `None` for an unknown match.
 #[tracing::instrument(name = "db.match_context", skip_all, fields(match_id = match_id))]
 pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchContext>, ApiError> {
-    Ok(sqlx::query_as(
-        "SELECT m.id AS match_id, m.competition_id, m.kickoff_at, ht.name AS home_name, at.name AS away_name,
-                current_database()::text AS database, c.data_version, h.history_count, h.history_updated_at, h.history_checksum,
-                mv.version AS ml_version, mv.artifact_key AS ml_artifact_key, mv.artifact_sha256 AS ml_artifact_sha256
+    // Aggregates and functions have no nullability the macro can see: `!` says which are never null,
+    // `?` that the active ml_model version (a LEFT JOIN) may be missing.
+    Ok(sqlx::query_as!(
+        MatchContext,
+        r#"SELECT m.id AS match_id, m.competition_id, m.kickoff_at, ht.name AS home_name, at.name AS away_name,
+                current_database()::text AS "database!", c.data_version, h.history_count AS "history_count!",
+                h.history_updated_at, h.history_checksum AS "history_checksum!",
+                mv.version AS "ml_version?", mv.artifact_key AS "ml_artifact_key?",
+                mv.artifact_sha256 AS "ml_artifact_sha256?"
          FROM matches m
          JOIN competitions c ON c.id = m.competition_id
          JOIN teams ht ON ht.id = m.home_team_id
@@ -87,9 +92,9 @@ pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchC
              WHERE p.competition_id = m.competition_id AND p.kickoff_at < m.kickoff_at AND p.status = 'FINISHED'
          ) h
          LEFT JOIN model_versions mv ON mv.strategy_type = 'ml_model' AND mv.is_active
-         WHERE m.id = $1",
+         WHERE m.id = $1"#,
+        match_id
     )
-    .bind(match_id)
     .fetch_optional(pool)
     .await?)
 }
