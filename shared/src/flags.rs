@@ -174,6 +174,13 @@ pub struct FlagsChange {
 impl FlagsChange {
     /// The `(attribute, value)` pairs to set; a 400 when there are none.
     pub fn assignments(&self) -> Result<Vec<(&'static str, bool)>, ApiError> {
+        // `strategies` names at least one strategy (the document's `minProperties: 1`).
+        if self.strategies.as_ref().is_some_and(|s| *s == StrategyChange::default()) {
+            return Err(ApiError::invalid_field(
+                "strategies",
+                "name at least one of statistical, historical, ml_model, market",
+            ));
+        }
         let s = self.strategies.clone().unwrap_or_default();
         let all = [
             ("registration_open", self.registration_open),
@@ -360,6 +367,12 @@ mod tests {
         assert!(serde_json::from_str::<FlagsChange>(r#"{"strategies":{"elo":false}}"#).is_err());
         assert!(serde_json::from_str::<FlagsChange>(r#"{"maintenance":true}"#).is_err());
         assert!(serde_json::from_str::<FlagsChange>(r#"{"strategies":{}}"#).unwrap().assignments().is_err());
+        // An empty `strategies` is refused even beside another flag (found by `make contract`).
+        let err = serde_json::from_str::<FlagsChange>(r#"{"maintenance_mode":false,"strategies":{}}"#)
+            .unwrap()
+            .assignments()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("strategies:"), "{err}");
         assert!(serde_json::from_str::<FlagsChange>(r#"{"maintenance_mode":null,"registration_open":true}"#).is_err());
     }
 

@@ -103,8 +103,8 @@ fn match_by_id() {}
 
 #[utoipa::path(post, path = "/api/predictions", tag = "predictions", security(("bearer" = [])),
     request_body = predictions::CreatePrediction,
-    params(("Idempotency-Key" = Option<String>, Header,
-            description = "the same key and body within 24 h returns the first response; another body is a 422")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$",
+            description = "1 to 255 visible ASCII characters; the same key and body within 24 h returns the first response; another body is a 422")),
     responses((status = 201, body = predictions::Prediction),
               (status = 400, description = "bad match_id, strategy_type or Idempotency-Key", body = ErrorResponse),
               (status = 401, body = ErrorResponse),
