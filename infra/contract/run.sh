@@ -41,5 +41,16 @@ log "pass 2: PATCH /api/admin/flags"
 PYTHONPATH="$ROOT/infra/contract" SCHEMATHESIS_HOOKS=contract_hooks "$ST" --config-file "$ROOT/infra/contract/schemathesis.toml" run "$BASE/openapi.json" "${common[@]}" --include-path /api/admin/flags \
   --report junit --report-junit-path "$OUT/pass2.xml" 2>&1 | tee "$OUT/pass2.log" || status=1
 reset_flags || true
+# The run changes accounts through the admin API (test_user demoted, promoted or deactivated):
+# put the demo user back as `make db` left it, so the stack stays usable (make docs-check).
+restore_demo_user() {
+  local t id
+  t="$(token)"
+  id="$(curl -fsS "$BASE/api/admin/users?limit=100" -H "authorization: Bearer $t" \
+    | python3 -c 'import json,sys; print(next(u["id"] for u in json.load(sys.stdin)["items"] if u["username"] == "test_user"))')"
+  curl -fsS -o /dev/null -X PATCH "$BASE/api/admin/users/$id" -H "authorization: Bearer $t" \
+    -H 'content-type: application/json' -d '{"role":"user","is_active":true}'
+}
+restore_demo_user || log "could not restore test_user (role user, active)"
 if [[ $status -ne 0 ]]; then log "findings: see above and .local/contract/"; else log "clean"; fi
 exit $status
