@@ -248,17 +248,42 @@ def callgrind_total(path):
     raise RuntimeError("no totals in " + path)
 
 
-def annotate_inclusive(path):
-    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
-                         capture_output=True, text=True).stdout
+LINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+(.*?):(.*?)(?: \[(.*)\])?$")
+
+
+def annotate(path, inclusive):
+    """(file, function, object) -> Ir of a callgrind profile, self or inclusive."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=" + ("yes" if inclusive else "no"), "--threshold=100", "--auto=no",
+                          path], capture_output=True, text=True).stdout
     costs = {}
+    started = False
     for line in out.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(\S.*)$", line)
-        if m and "PROGRAM TOTALS" not in line:
-            name = m.group(2)
-            name = re.sub(r"^\S+:(?=\S)", "", name, count=1) if name.startswith(("???", "/")) else name
-            costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+        if "file:function" in line:
+            started = True
+            continue
+        m = LINE.match(line) if started else None
+        if m and not m.group(2).startswith("=>"):
+            key = (m.group(2), m.group(3), os.path.basename(m.group(4) or ""))
+            costs[key] = costs.get(key, 0) + int(m.group(1).replace(",", ""))
     return costs
+
+
+def crate_of(file, obj):
+    """Where instructions come from: the crate of the source file (inlined code counts where it was
+    written), the standard library's crate, or the system library."""
+    m = re.search(r"/registry/src/[^/]+/([A-Za-z0-9_\-]+?)-\d+\.\d+\.\d+[^/]*/", file)
+    if m:
+        return m.group(1)
+    m = re.search(r"/library/(\w+)/", file)
+    if m and file.startswith("/rustc/"):
+        return m.group(1)
+    m = re.search(r"(?:^|/)(shared|api-gateway|functions/\w+|infra/coldstart/hello-world)/src/", file)
+    if m:
+        return m.group(1)
+    if obj.startswith("libc"):
+        part = file.lstrip("./").split("/")[0] if file != "???" else "?"
+        return "libc:" + part
+    return obj or file
 
 
 def main():
@@ -308,10 +333,22 @@ def main():
             files[n] = f
         lo, hi = (callgrind_total(files[n]) for n in (a.warmup, a.warmup + a.count))
         result["ir"] = round((hi - lo) / a.count)
-        c_lo, c_hi = annotate_inclusive(files[a.warmup]), annotate_inclusive(files[a.warmup + a.count])
-        diff = {k: (c_hi.get(k, 0) - c_lo.get(k, 0)) / a.count for k in c_hi}
-        top = sorted(((v, k) for k, v in diff.items() if v > 0), reverse=True)[: a.top]
-        result["top_inclusive"] = [{"ir": round(v), "pct": round(100 * v / max(1, result["ir"]), 1), "fn": k[:200]}
+        # self cost by crate: a partition of the invocation's instructions
+        s_lo, s_hi = annotate(files[a.warmup], False), annotate(files[a.warmup + a.count], False)
+        by_crate = {}
+        for key, v in s_hi.items():
+            c = crate_of(key[0], key[2])
+            by_crate[c] = by_crate.get(c, 0) + (v - s_lo.get(key, 0)) / a.count
+        result["self_by_crate"] = [{"crate": c, "ir": round(v), "pct": round(100 * v / max(1, result["ir"]), 1)}
+                                   for c, v in sorted(by_crate.items(), key=lambda kv: -kv[1])[: a.top] if v > 0]
+        # inclusive cost by function name (the largest of its parts)
+        i_lo, i_hi = annotate(files[a.warmup], True), annotate(files[a.warmup + a.count], True)
+        incl = {}
+        for key, v in i_hi.items():
+            d = (v - i_lo.get(key, 0)) / a.count
+            incl[key[1]] = max(incl.get(key[1], 0), d)
+        top = sorted(((v, k) for k, v in incl.items() if v > 0), reverse=True)[: a.top]
+        result["top_inclusive"] = [{"ir": round(v), "pct": round(100 * v / max(1, result["ir"]), 1), "fn": k[:160]}
                                    for v, k in top]
         result["files"] = files
     print(json.dumps(result, indent=1))
