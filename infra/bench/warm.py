@@ -229,8 +229,9 @@ def scenario_events(name, bins, env, gzip):
         ev["body"] = json.dumps({"match_id": match_id, "strategy_type": "statistical"})
         ev["headers"].pop("idempotency-key", None)
         if name == "prediction_get":
-            cev = with_headers(ev, token, gzip=False)
-            cev["requestContext"]["http"]["method"] = "POST"
+            cev = load_event("predictions-create.json")
+            cev["body"] = ev["body"]
+            cev = with_headers(cev, token, gzip=False, drop=("idempotency-key",))
             (res,), _ = invoke(os.path.join(bins, "predictions", "bootstrap"), [json.dumps(cev).encode()], env)
             pred = body_of(res)["id"]
             ev = load_event(event_file)
