@@ -195,6 +195,14 @@ load: ## load test the local stack (run `make up` first): LOAD_USERS=50 LOAD_SEC
 	@mkdir -p .local && ./target/release/fp-load --base-url http://$(WATCH_ADDR):$(WATCH_PORT) \
 	  --users $(LOAD_USERS) --duration $(LOAD_SECONDS) --json .local/load.json
 
+# Benchmark (issue 13): the guide's Locust mix closed loop against the release functions on a stack
+# of their own (.local/bench), requests per server CPU-second and CPU ms per request per route, and
+# the same for ../shared/tools/seedstack (the FastAPI design) with the ratio. Not part of `make test`.
+# USERS=20 SECONDS=60 ROUTE_SECONDS=20 BENCH_NO_BUILD=1 BENCH_PROFILE=profiling BENCH_SEEDSTACK=start
+.PHONY: bench-api
+bench-api: docs-assets ## requests per server CPU-second on the Locust mix and CPU ms per route, vs seedstack (infra/bench/api.sh)
+	@infra/bench/api.sh
+
 # The API contract (issue 16): schemathesis, pinned, in its own virtualenv, with every check against
 # the stack of `make up` as test_admin; exit status non-zero on any finding. Not part of `make test`.
 CONTRACT_VENV := .local/venv-contract

@@ -107,16 +107,20 @@ impl Cache {
 
     /// A JSON value, or `None` on a miss, on a value that no longer decodes, or on a cache failure
     /// (logged).
-    #[tracing::instrument(name = "redis.get", skip_all, fields(key = %key))]
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        serde_json::from_slice(&self.get_bytes(key).await?).ok()
+    }
+
+    /// The bytes under `key`, or `None` on a miss or on a cache failure (logged).
+    #[tracing::instrument(name = "redis.get", skip_all, fields(key = %key))]
+    pub async fn get_bytes(&self, key: &str) -> Option<Vec<u8>> {
         let result: Result<Option<Vec<u8>>, CacheError> = async {
             let mut conn = self.connection().await?;
             bounded(self.timeout, conn.get(prefixed(key))).await
         }
         .await;
         match result {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
-            Ok(None) => None,
+            Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(%error, key, "cache read failed; answering from the source");
                 None
@@ -125,9 +129,14 @@ impl Cache {
     }
 
     /// Stores a JSON value with a time to live. A failure is logged and otherwise ignored.
-    #[tracing::instrument(name = "redis.set", skip_all, fields(key = %key))]
     pub async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
         let Ok(bytes) = serde_json::to_vec(value) else { return };
+        self.set_bytes(key, bytes, ttl).await
+    }
+
+    /// Stores bytes with a time to live. A failure is logged and otherwise ignored.
+    #[tracing::instrument(name = "redis.set", skip_all, fields(key = %key))]
+    pub async fn set_bytes(&self, key: &str, bytes: Vec<u8>, ttl: Duration) {
         let result: Result<(), CacheError> = async {
             let mut conn = self.connection().await?;
             bounded(self.timeout, conn.set_ex(prefixed(key), bytes, ttl.as_secs().max(1))).await

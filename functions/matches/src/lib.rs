@@ -6,7 +6,7 @@ use axum::{Json, Router, extract::State, routing::get};
 use shared::{
     Services,
     auth::AuthUser,
-    catalog::{self, CompetitionList, MatchDetail, MatchFilter, MatchPage, MatchesQuery, TeamList, TeamsQuery},
+    catalog::{self, CompetitionList, MatchDetail, MatchFilter, MatchesQuery, TeamList, TeamsQuery, body::JsonBody},
     http::{ApiError, ApiPath, ApiQuery},
     ids::MatchId,
 };
@@ -38,9 +38,10 @@ async fn matches(
     State(services): State<Services>,
     _user: AuthUser,
     ApiQuery(query): ApiQuery<MatchesQuery>,
-) -> Result<Json<MatchPage>, ApiError> {
+) -> Result<JsonBody, ApiError> {
     let filter = MatchFilter::parse(&query)?;
-    Ok(Json(catalog::list_matches(&services, &filter).await?))
+    // the cached page's JSON as it is, not decoded and encoded again (issue 13)
+    catalog::body::list_matches_body(&services, &filter).await
 }
 
 async fn match_by_id(

@@ -11,6 +11,7 @@
 //! bounds staleness for writers that do not bump it. A Redis failure is a miss (logged by
 //! [`Cache`](crate::cache::Cache)) and the answer comes from PostgreSQL.
 
+pub mod body;
 pub mod cursor;
 
 use std::{collections::BTreeMap, time::Duration};

@@ -6,6 +6,7 @@
 pub mod bounds;
 pub mod error;
 pub mod extract;
+pub mod gzip;
 pub mod request_id;
 
 use std::time::Instant;
@@ -33,16 +34,14 @@ pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_to_500))
         // gzip when the client sends `Accept-Encoding: gzip` and the body is worth it: a page of
         // matches or the OpenAPI document shrink 6 to 8 times (API Gateway HTTP APIs do not
-        // compress; lambda_http sends an encoded body base64, as API Gateway expects)
-        .layer(
-            tower_http::compression::CompressionLayer::new()
-                .compress_when(tower_http::compression::predicate::SizeAbove::new(COMPRESS_ABOVE_BYTES)),
-        )
+        // compress; lambda_http sends an encoded body base64, as API Gateway expects). One
+        // deflate state per thread, reused: [`gzip`].
+        .layer(middleware::from_fn(gzip::compress))
         .layer(middleware::from_fn(request_envelope))
 }
 
 /// Responses smaller than this are sent as they are.
-pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
+pub const COMPRESS_ABOVE_BYTES: u64 = gzip::MIN_BYTES;
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
