@@ -285,6 +285,8 @@ pub enum ChangeError {
     NotFound,
     #[error("the last active admin cannot be demoted or deactivated")]
     LastAdmin,
+    #[error("an admin cannot demote or deactivate their own account")]
+    OwnAccount,
     #[error(transparent)]
     Api(#[from] ApiError),
 }
@@ -299,7 +301,7 @@ impl From<ChangeError> for ApiError {
     fn from(e: ChangeError) -> Self {
         match e {
             ChangeError::NotFound => ApiError::NotFound("no such user".into()),
-            ChangeError::LastAdmin => ApiError::Conflict(e.to_string()),
+            ChangeError::LastAdmin | ChangeError::OwnAccount => ApiError::Conflict(e.to_string()),
             ChangeError::Api(api) => api,
         }
     }
@@ -308,9 +310,13 @@ impl From<ChangeError> for ApiError {
 /// Changes role and/or active flag. Deactivating revokes every refresh token of the account and
 /// bumps its token version (its access tokens fail at the next request). The caller publishes the
 /// new state to the cache after this returns ([`crate::Services::publish_account_state`]). The last
-/// active admin can be neither demoted nor deactivated, so the system never locks its admins out.
+/// active admin can be neither demoted nor deactivated, so the system never locks its admins out;
+/// nor can an admin (`by`) demote or deactivate their own account: another admin must do it.
 #[tracing::instrument(name = "db.update_user", skip_all, fields(user_id = %id))]
-pub async fn update(pool: &PgPool, id: UserId, change: UserChange) -> Result<User, ChangeError> {
+pub async fn update(pool: &PgPool, by: UserId, id: UserId, change: UserChange) -> Result<User, ChangeError> {
+    if id == by && (change.role == Some(Role::User) || change.is_active == Some(false)) {
+        return Err(ChangeError::OwnAccount);
+    }
     let mut tx = pool.begin().await?;
     let current = sqlx::query!("SELECT role, is_active FROM users WHERE id = $1 FOR UPDATE", id.0)
         .fetch_optional(&mut *tx)

@@ -11,7 +11,7 @@ use axum::{
 };
 use shared::{
     Services, admin,
-    auth::{AdminUser, Role},
+    auth::AdminUser,
     flags::FlagsChange,
     http::{ApiError, ApiJson, ApiPath, ApiQuery},
     ids::UserId,
@@ -55,13 +55,8 @@ async fn update_user(
 ) -> Result<Response, ApiError> {
     let id = UserId::parse(&id).map_err(|e| ApiError::invalid_field("id", e))?;
     change.validate()?;
-    // An admin cannot lock themselves out (another admin must do it): nobody is left without a
-    // way back by a slip, or by a client that replays requests with an admin's token.
-    if id == admin.id && (change.role == Some(Role::User) || change.is_active == Some(false)) {
-        return Err(ApiError::Conflict("an admin cannot demote or deactivate their own account".into()));
-    }
     let pool = services.db.pool().await?;
-    let user = users::update(pool, id, change).await?;
+    let user = users::update(pool, admin.id, id, change).await?;
     // The new role, active flag and token version apply at the caller's next request.
     services.publish_account_state(id).await;
     tracing::info!(

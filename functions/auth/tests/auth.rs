@@ -136,7 +136,7 @@ async fn every_bad_token_is_a_401() {
     // to the cache the request reads, as the admin function does).
     let services = Services::with_pool(s.config.clone(), s.db.pool.clone());
     let change = shared::users::UserChange { role: None, is_active: Some(false) };
-    shared::users::update(&s.db.pool, user_id, change).await.unwrap();
+    shared::users::update(&s.db.pool, UserId(0), user_id, change).await.unwrap();
     services.publish_account_state(user_id).await;
     let res = me(&s.router, &good).await;
     assert_eq!(res.status, 401, "{}", res.text);
