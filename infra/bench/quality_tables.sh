@@ -10,8 +10,9 @@
 # Usage: infra/bench/quality_tables.sh [epl|leagues|half|all] [path/to/fp]
 #   (default all; builds fp with the bench profile, thin LTO, into target/release, unless a
 #   binary is given)
-# STRATEGIES=statistical,historical,ml_model,market by default. JSON lines go to $OUT_DIR
-# (default target/quality), the tables to stdout.
+# STRATEGIES=statistical,historical,ml_model,market by default; FP_ARGS: more fp backtest
+# arguments (e.g. --config JSON). JSON lines go to $OUT_DIR (default target/quality), the tables
+# to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WHAT=${1:-all}
@@ -23,6 +24,7 @@ fi
 DATA=${FP_DATA_ROOT:-../shared/data/football-data-co-uk}
 OUT=${OUT_DIR:-target/quality}
 STRATEGIES=${STRATEGIES:-statistical,historical,ml_model,market}
+read -r -a EXTRA <<<"${FP_ARGS:-}"
 mkdir -p "$OUT"
 SEASONS=(1213 1314 1415 1516 1617 1718 1819 1920 2021 2122 2223 2324)
 
@@ -85,7 +87,7 @@ if [ "$WHAT" = epl ] || [ "$WHAT" = all ]; then
   f=$OUT/epl.jsonl
   # shellcheck disable=SC2046
   "$FP" backtest --strategy "$STRATEGIES" --train $(files E0 0 8) --test $(files E0 9 11) \
-    --other $(others E0) --report "$OUT/report_epl" >"$f"
+    --other $(others E0) --report "$OUT/report_epl" ${EXTRA[@]+"${EXTRA[@]}"} >"$f"
   table "$f" "EPL, each season from all earlier ones (fp backtest --report $OUT/report_epl)"
 fi
 
@@ -95,7 +97,7 @@ if [ "$WHAT" = leagues ] || [ "$WHAT" = all ]; then
     f=$OUT/league_$l.jsonl
     # shellcheck disable=SC2046
     "$FP" backtest --strategy "$STRATEGIES" --train $(files "$l" 0 7) --test $(files "$l" 8 10) \
-      --other $(others "$l") --report "$OUT/report_$l" >"$f"
+      --other $(others "$l") --report "$OUT/report_$l" ${EXTRA[@]+"${EXTRA[@]}"} >"$f"
     outs+=("$f")
   done
   echo; echo "D1, I1, SP1, F1 2020/21-2022/23, each season from the league's earlier ones, pooled"
@@ -108,7 +110,7 @@ if [ "$WHAT" = half ] || [ "$WHAT" = all ]; then
   echo "|---|---|---:|---:|---:|---:|"
   for l in D1 I1 SP1 F1; do
     f=$OUT/half_$l.jsonl
-    "$FP" backtest --strategy "$STRATEGIES" --test "$DATA/$l/${l}_2223.csv" --from median >"$f"
+    "$FP" backtest --strategy "$STRATEGIES" --test "$DATA/$l/${l}_2223.csv" --from median ${EXTRA[@]+"${EXTRA[@]}"} >"$f"
     python3 - "$f" "$l" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]

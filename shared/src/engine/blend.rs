@@ -156,7 +156,9 @@ pub struct BlendedModel {
 }
 
 impl BlendedModel {
-    /// Fits the artifact's `ml_model` on chronological `matches` known before `as_of`.
+    /// Fits the artifact's `ml_model` on chronological `matches` known before `as_of`; the
+    /// combination is the one of the competition of the last of them, when the artifact has one
+    /// ([`MlArtifact::blend_for`]).
     pub fn fit_sorted(
         matches: &[&MatchRecord],
         as_of: NaiveDateTime,
@@ -165,7 +167,7 @@ impl BlendedModel {
         Ok(BlendedModel {
             model_version: format!("{MARKET_VERSION}+{}", artifact.model_version),
             base: MlModel::fit_sorted(matches, as_of, artifact)?,
-            blend: artifact.market_blend.clone().unwrap_or_else(MarketBlend::prior),
+            blend: artifact.blend_for(matches.last().and_then(|m| m.competition.as_deref())),
         })
     }
 

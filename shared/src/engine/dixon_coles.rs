@@ -38,9 +38,24 @@ pub struct DcData {
     pub home_goals: Vec<u8>,
     pub away_goals: Vec<u8>,
     pub weights: Vec<f64>,
+    /// What the Poisson rates are fitted to, when not the goals themselves (empty: the goals):
+    /// goals mixed with an expected-goals proxy from shots on target
+    /// ([`DixonColesConfig::shots_weight`]). The low-score correction always reads the goals.
+    pub home_target: Vec<f64>,
+    pub away_target: Vec<f64>,
 }
 
 impl DcData {
+    /// The home and away values the Poisson rates of match `m` are fitted to.
+    #[inline]
+    fn targets(&self, m: usize) -> (f64, f64) {
+        if self.home_target.is_empty() {
+            (f64::from(self.home_goals[m]), f64::from(self.away_goals[m]))
+        } else {
+            (self.home_target[m], self.away_target[m])
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.home.len()
     }
@@ -107,7 +122,8 @@ fn objective(data: &DcData, prior: Option<&DcPrior>, theta: &[f64]) -> f64 {
         let eh = hfa + att[h] + def[a];
         let ea = att[a] + def[h];
         let (lh, la) = (eh.exp(), ea.exp());
-        let mut v = lh - kh as f64 * eh + la - ka as f64 * ea;
+        let (yh, ya) = data.targets(m);
+        let mut v = lh - yh * eh + la - ya * ea;
         let tau = match (kh, ka) {
             (0, 0) => 1.0 - rho * lh * la,
             (0, 1) => 1.0 + rho * lh,
@@ -172,8 +188,9 @@ fn derivatives(data: &DcData, prior: Option<&DcPrior>, theta: &[f64], ws: &mut W
         let (kh, ka) = (data.home_goals[m], data.away_goals[m]);
         let lh = (hfa + att[h] + def[a]).exp();
         let la = (att[a] + def[h]).exp();
-        let mut gh = lh - kh as f64;
-        let mut ga = la - ka as f64;
+        let (yh, ya) = data.targets(m);
+        let mut gh = lh - yh;
+        let mut ga = la - ya;
         let mut gr = 0.0;
         let (mut hhh, mut haa) = (lh, la);
         let (mut hha, mut hhr, mut har, mut hrr) = (0.0, 0.0, 0.0, 0.0);
@@ -335,8 +352,9 @@ pub fn fit_params(
         _ => {
             let (mut sh, mut sa) = (0.0, 0.0);
             for m in 0..data.len() {
-                sh += data.weights[m] * data.home_goals[m] as f64;
-                sa += data.weights[m] * data.away_goals[m] as f64;
+                let (yh, ya) = data.targets(m);
+                sh += data.weights[m] * yh;
+                sa += data.weights[m] * ya;
             }
             let mh = (sh / total_w).max(0.1);
             let ma = (sa / total_w).max(0.1);
@@ -467,20 +485,28 @@ pub struct DixonColesConfig {
     /// crowds in 2020/21).
     #[serde(default)]
     pub home_xi: Option<f64>,
+    /// Shots on target as a second signal of strength: the Poisson rates are fitted to
+    /// `(1 - w) × goals + w × c × shots on target` (c: goals per shot on target of the matches
+    /// fitted on, weighted) for matches with statistics; goals alone for the others (the
+    /// database stores no statistics). 0: goals only. Absent from a JSON config: 0 (configs and
+    /// artifacts written before it existed keep their meaning).
+    #[serde(default)]
+    pub shots_weight: f64,
 }
 
 impl Default for DixonColesConfig {
     fn default() -> Self {
         DixonColesConfig {
-            xi: 0.0018,
+            xi: 0.0025,
             window_days: None,
             max_goals: DEFAULT_MAX_GOALS,
-            prior_strength: 3.0,
+            prior_strength: 1.0,
             promoted_prior_strength: 3.0,
             promoted_reference_teams: 3,
             absence_days: 200.0,
             promoted_matches: 38,
             home_xi: None,
+            shots_weight: 0.3,
         }
     }
 }
@@ -488,7 +514,7 @@ impl Default for DixonColesConfig {
 impl DixonColesConfig {
     /// Plain maximum likelihood, as penaltyblog fits it (no priors).
     pub fn plain_mle(xi: f64) -> Self {
-        DixonColesConfig { xi, prior_strength: 0.0, promoted_prior_strength: 0.0, ..Self::default() }
+        DixonColesConfig { xi, prior_strength: 0.0, promoted_prior_strength: 0.0, shots_weight: 0.0, ..Self::default() }
     }
 }
 
@@ -525,8 +551,10 @@ pub const LEAGUE_AWAY_GOALS: f64 = 1.187;
 pub const LEAGUE_RHO: f64 = -0.05;
 
 /// Version string of this implementation (part of every prediction's `model_version`); 2: league-mean
-/// prior worth 3 matches and promoted-team prior 3 by default.
-pub const DIXON_COLES_VERSION: &str = "statistical-dc-2";
+/// prior worth 3 matches and promoted-team prior 3 by default; 3: shots on target mixed into the
+/// goal rates (weight 0.3), decay 0.0025/day, league-mean prior 1 (chosen on the validation
+/// seasons 2017/18-2019/20 of five leagues, `infra/bench/validation.sh`).
+pub const DIXON_COLES_VERSION: &str = "statistical-dc-3";
 
 /// Teams and index data of the matches known before `as_of`, weighted by decay.
 pub fn build_data(
@@ -534,6 +562,7 @@ pub fn build_data(
     as_of: NaiveDateTime,
     xi: f64,
     window_days: Option<f64>,
+    shots_weight: f64,
 ) -> (Vec<String>, DcData) {
     let mut names: Vec<&str> = Vec::new();
     let mut data = DcData::default();
@@ -558,6 +587,28 @@ pub fn build_data(
         data.away_goals.push(m.away_goals);
     }
     data.n_teams = names.len();
+    if shots_weight > 0.0 {
+        // Goals per shot on target of the matches with statistics, weighted like the fit.
+        let (mut goals, mut shots) = (0.0, 0.0);
+        for (m, w) in used.iter().zip(&data.weights) {
+            if let Some(s) = &m.stats {
+                goals += w * (f64::from(m.home_goals) + f64::from(m.away_goals));
+                shots += w * (f64::from(s.home_shots_on_target) + f64::from(s.away_shots_on_target));
+            }
+        }
+        if goals > 0.0 && shots > 0.0 {
+            let c = goals / shots;
+            let mix = |k: u8, s: u8| (1.0 - shots_weight) * f64::from(k) + shots_weight * c * f64::from(s);
+            for m in &used {
+                let (h, a) = match &m.stats {
+                    Some(s) => (mix(m.home_goals, s.home_shots_on_target), mix(m.away_goals, s.away_shots_on_target)),
+                    None => (f64::from(m.home_goals), f64::from(m.away_goals)),
+                };
+                data.home_target.push(h);
+                data.away_target.push(a);
+            }
+        }
+    }
     (names.into_iter().map(str::to_string).collect(), data)
 }
 
@@ -620,7 +671,7 @@ impl DixonColesModel {
         as_of: NaiveDateTime,
         config: &DixonColesConfig,
     ) -> Result<Self, EngineError> {
-        let (teams, data) = build_data(matches, as_of, config.xi, config.window_days);
+        let (teams, data) = build_data(matches, as_of, config.xi, config.window_days, config.shots_weight);
         let n = teams.len();
         if n < 2 || data.weights.iter().sum::<f64>() < 1e-9 {
             // A competition without results yet: every team alike, with other competitions'
@@ -666,7 +717,7 @@ impl DixonColesModel {
             for m in 0..data.len() {
                 let w = data.weights[m].powf(hx / config.xi);
                 let (h, a) = (data.home[m] as usize, data.away[m] as usize);
-                num += w * f64::from(data.home_goals[m]);
+                num += w * data.targets(m).0;
                 den += w * (params.attack[h] + params.defence[a]).exp();
             }
             if num > 0.0 && den > 0.0 {
@@ -800,7 +851,7 @@ mod tests {
     fn analytic_derivatives_match_finite_differences() {
         let hist = tiny_league();
         let refs: Vec<&MatchRecord> = hist.iter().collect();
-        let (_, data) = build_data(&refs, day(100), 0.01, None);
+        let (_, data) = build_data(&refs, day(100), 0.01, None, 0.0);
         let n = data.n_teams;
         let prior = DcPrior {
             strength: vec![0.5, 1.0, 2.0, 0.5],
@@ -845,7 +896,7 @@ mod tests {
         assert!(model.teams.iter().all(|t| t.attack <= a + 1e-12));
         // Stationary point: the gradient of the plain likelihood vanishes.
         let refs: Vec<&MatchRecord> = hist.iter().collect();
-        let (_, data) = build_data(&refs, day(200), 0.0, None);
+        let (_, data) = build_data(&refs, day(200), 0.0, None, 0.0);
         let p = fit_params(&data, None, None, &FitOptions::default()).expect("fit");
         let mut theta = p.attack.clone();
         theta.extend(&p.defence);
@@ -876,10 +927,64 @@ mod tests {
     fn decay_weights_downweight_old_matches() {
         let refs_hist = tiny_league();
         let refs: Vec<&MatchRecord> = refs_hist.iter().collect();
-        let (_, data) = build_data(&refs, day(100), 0.01, None);
+        let (_, data) = build_data(&refs, day(100), 0.01, None, 0.0);
         assert!(data.weights.windows(2).all(|w| w[0] <= w[1] + 1e-15));
         // The last match was played on day 53: 47 days before day 100.
         let last = data.weights.last().copied().unwrap_or(0.0);
         assert!((last - (-0.01f64 * 47.0).exp()).abs() < 1e-9, "{last}");
+    }
+
+    #[test]
+    fn shots_on_target_are_a_second_signal() {
+        use crate::engine::data::MatchStats;
+        // Same goals; C has many more shots on target than D in every match.
+        let mut hist = tiny_league();
+        for m in &mut hist {
+            let on_target = |t: &str, g: u8| g + if t == "C" { 6 } else { 2 };
+            m.stats = Some(MatchStats {
+                home_shots: 12,
+                away_shots: 12,
+                home_shots_on_target: on_target(&m.home, m.home_goals),
+                away_shots_on_target: on_target(&m.away, m.away_goals),
+            });
+        }
+        let goals_config = DixonColesConfig { shots_weight: 0.0, ..DixonColesConfig::default() };
+        let goals_only = DixonColesModel::fit_with(&hist, day(200), &goals_config).expect("fit");
+        let plain: Vec<MatchRecord> = hist
+            .iter()
+            .cloned()
+            .map(|mut m| {
+                m.stats = None;
+                m
+            })
+            .collect();
+        assert_eq!(
+            goals_only.teams,
+            DixonColesModel::fit_with(&plain, day(200), &goals_config).expect("fit").teams,
+            "shots_weight 0 reads goals only"
+        );
+        let config = DixonColesConfig { shots_weight: 0.5, ..DixonColesConfig::default() };
+        let mixed = DixonColesModel::fit_with(&hist, day(200), &config).expect("fit");
+        let gain = |m: &DixonColesModel, t: &str| m.team_strength(t).expect("team").0;
+        assert!(gain(&mixed, "C") - gain(&mixed, "D") > gain(&goals_only, "C") - gain(&goals_only, "D") + 0.05);
+        // Without statistics the mix is goals only.
+        let no_stats = DixonColesModel::fit_with(&plain, day(200), &config).expect("fit");
+        assert_eq!(no_stats.teams, goals_only.teams);
+        // The analytic gradient holds for fractional targets too.
+        let refs: Vec<&MatchRecord> = hist.iter().collect();
+        let (_, data) = build_data(&refs, day(100), 0.01, None, 0.5);
+        assert_eq!(data.home_target.len(), data.len());
+        let theta: Vec<f64> = (0..2 * data.n_teams + 2).map(|i| 0.03 * (i as f64).cos() - 0.05).collect();
+        let dim = theta.len();
+        let mut ws =
+            Workspace { grad: vec![0.0; dim], hess: Matrix::zeros(dim), chol: Vec::new(), trial: vec![0.0; dim] };
+        derivatives(&data, None, &theta, &mut ws);
+        for i in 0..dim {
+            let (mut tp, mut tm) = (theta.clone(), theta.clone());
+            tp[i] += 1e-6;
+            tm[i] -= 1e-6;
+            let fd = (objective(&data, None, &tp) - objective(&data, None, &tm)) / 2e-6;
+            assert!((fd - ws.grad[i]).abs() < 1e-5, "grad {i}: {fd} vs {}", ws.grad[i]);
+        }
     }
 }

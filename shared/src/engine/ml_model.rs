@@ -83,6 +83,8 @@ impl Default for FeatureConfig {
                 // The features were trained on the fit without the league-mean prior.
                 prior_strength: 0.0,
                 promoted_prior_strength: 3.0,
+                // Goals only: the built-in artifact was trained on these features.
+                shots_weight: 0.0,
                 window_days: Some(1500.0),
                 ..DixonColesConfig::default()
             },
@@ -91,6 +93,7 @@ impl Default for FeatureConfig {
                 // The features were trained on the fit without the league-mean prior.
                 prior_strength: 0.0,
                 promoted_prior_strength: 3.0,
+                shots_weight: 0.0,
                 window_days: Some(600.0),
                 ..DixonColesConfig::default()
             },
@@ -209,6 +212,23 @@ pub struct MlArtifact {
     /// existed, or without enough rows with odds: the built-in prior weights are used then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market_blend: Option<MarketBlend>,
+    /// The same combination fitted on one competition's rows only, per competition code with
+    /// enough of them: how much the model adds to the odds differs between leagues. A match of
+    /// a competition not in it uses `market_blend`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub competition_blends: std::collections::BTreeMap<String, MarketBlend>,
+}
+
+impl MlArtifact {
+    /// The `market` combination for a competition: its own when fitted, else the pooled one,
+    /// else the built-in prior weights.
+    pub fn blend_for(&self, competition: Option<&str>) -> MarketBlend {
+        competition
+            .and_then(|c| self.competition_blends.get(c))
+            .or(self.market_blend.as_ref())
+            .cloned()
+            .unwrap_or_else(MarketBlend::prior)
+    }
 }
 
 impl MlArtifact {
@@ -240,6 +260,16 @@ pub struct MlTrainConfig {
     pub burn_in_days: f64,
     /// Decay per day of the training rows' weights (recent seasons count more).
     pub sample_xi: f64,
+    /// The `market` blend is fitted on true rolling predictions of the last this many years
+    /// before the training date (each year predicted by the heads refitted on the rows before
+    /// it, as the model is used), not on the cross-validated ones; 0: on the out-of-fold
+    /// predictions of every row (the first version). Fewer than 100 such rows with odds: the
+    /// out-of-fold predictions. Off by default: on the validation seasons it moved `market` by
+    /// less than the noise (README, issue 14).
+    pub blend_years: usize,
+    /// A competition with at least this many blend rows also gets its own combination
+    /// ([`MlArtifact::competition_blends`]); 0 (the default): never.
+    pub competition_blend_rows: usize,
 }
 
 impl Default for MlTrainConfig {
@@ -251,6 +281,8 @@ impl Default for MlTrainConfig {
             l2_grid: vec![0.0003, 0.001, 0.003, 0.01, 0.03, 0.1],
             burn_in_days: 300.0,
             sample_xi: 0.0,
+            blend_years: 0,
+            competition_blend_rows: 0,
         }
     }
 }
@@ -267,6 +299,10 @@ pub struct FeatureRow {
     /// The match's own opening odds: never a feature, only what the `market` blend is fitted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opening: Option<Odds1x2>,
+    /// The match's competition code, when known (the `market` blend is also fitted per
+    /// competition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub competition: Option<String>,
 }
 
 /// Rolling feature rows: every match of chronological `matches` from `burn_in_days` after the
@@ -301,6 +337,7 @@ pub fn rolling_rows(
                     market_known,
                     outcome: m.outcome(),
                     opening: m.odds.best_pre_match().copied(),
+                    competition: m.competition.clone(),
                 });
             }
         }
@@ -563,13 +600,39 @@ pub fn train_artifact_from_rows(
     } else {
         None
     };
-    let blend_rows: Vec<BlendRow> = rows
-        .iter()
-        .zip(&oof)
-        .zip(&w_all)
-        .filter_map(|((r, p), &weight)| r.opening.map(|odds| BlendRow { model: *p, odds, outcome: r.outcome, weight }))
-        .collect();
-    let (market_blend, _) = MarketBlend::fit_best(&blend_rows);
+    let oof_rows = || -> Vec<(Option<String>, BlendRow)> {
+        rows.iter()
+            .zip(&oof)
+            .zip(&w_all)
+            .filter_map(|((r, p), &weight)| {
+                r.opening.map(|odds| (r.competition.clone(), BlendRow { model: *p, odds, outcome: r.outcome, weight }))
+            })
+            .collect()
+    };
+    let mut blend_rows = if config.blend_years > 0 {
+        forward_blend_rows(&rows, as_of, config.blend_years, &base_head, market_head.as_ref())
+    } else {
+        Vec::new()
+    };
+    if blend_rows.len() < 100 {
+        blend_rows = oof_rows();
+    }
+    let (market_blend, _) = MarketBlend::fit_best(&blend_rows.iter().map(|(_, r)| *r).collect::<Vec<_>>());
+    let mut competition_blends = std::collections::BTreeMap::new();
+    if config.competition_blend_rows > 0 {
+        let mut codes: Vec<&str> = blend_rows.iter().filter_map(|(c, _)| c.as_deref()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for code in codes {
+            let own: Vec<BlendRow> =
+                blend_rows.iter().filter(|(c, _)| c.as_deref() == Some(code)).map(|(_, r)| *r).collect();
+            if own.len() >= config.competition_blend_rows
+                && let (Some(b), _) = MarketBlend::fit_best(&own)
+            {
+                competition_blends.insert(code.to_string(), b);
+            }
+        }
+    }
     Ok(MlArtifact {
         format: ARTIFACT_FORMAT.to_string(),
         model_version: format!("ml_model-mlogit-1+{}+seed{}", trained_until.format("%Y%m%d"), config.seed),
@@ -579,7 +642,58 @@ pub fn train_artifact_from_rows(
         market_head,
         base_head,
         market_blend,
+        competition_blends,
     })
+}
+
+/// Refits `head`'s logistic regression (same features, standardisation, L2 and temperature) on
+/// `train` only; `None` with too few rows or no fit.
+fn refit_head(head: &MlHead, train: &[&FeatureRow]) -> Option<MlHead> {
+    if train.len() < 100 {
+        return None;
+    }
+    let mut design = Design::new(head.feature_index.len());
+    for r in train {
+        design.push(&head.standardise(&r.x));
+    }
+    let y: Vec<Outcome> = train.iter().map(|r| r.outcome).collect();
+    let w = vec![1.0; train.len()];
+    let logit = MultinomialLogit::fit(&design, &y, &w, head.l2 * train.len() as f64).ok()?;
+    Some(MlHead { logit, training_rows: train.len(), ..head.clone() })
+}
+
+/// The rows of the last `years` years before `as_of` that have opening odds, each with the
+/// prediction of heads refitted on the rows before its year (the year's first day at the
+/// earliest): the model as it is used, a season ahead, not cross-validated.
+fn forward_blend_rows(
+    rows: &[&FeatureRow],
+    as_of: NaiveDateTime,
+    years: usize,
+    base: &MlHead,
+    market: Option<&MlHead>,
+) -> Vec<(Option<String>, BlendRow)> {
+    let mut out = Vec::new();
+    for k in (1..=years).rev() {
+        let start = as_of - chrono::Duration::days(365 * k as i64);
+        let end = start + chrono::Duration::days(365);
+        let before: Vec<&FeatureRow> = rows.iter().copied().filter(|r| r.kickoff < start).collect();
+        let Some(base_k) = refit_head(base, &before) else {
+            continue;
+        };
+        let market_before: Vec<&FeatureRow> = before.iter().copied().filter(|r| r.market_known).collect();
+        let market_k = market.and_then(|h| refit_head(h, &market_before));
+        for r in rows.iter().filter(|r| r.kickoff >= start && r.kickoff < end) {
+            let Some(odds) = r.opening else {
+                continue;
+            };
+            let model = match (&market_k, r.market_known) {
+                (Some(h), true) => h.predict(&r.x),
+                _ => base_k.predict(&r.x),
+            };
+            out.push((r.competition.clone(), BlendRow { model, odds, outcome: r.outcome, weight: 1.0 }));
+        }
+    }
+    out
 }
 
 /// A fitted `ml_model`: feature state at a date plus the artifact's heads. Serialisable.

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::data::{BookOdds, Odds1x2, OddsOverUnder};
+use super::data::{BookOdds, MatchStats, Odds1x2, OddsOverUnder};
 use super::ml_model::{MlTrainConfig, train_artifact};
 use super::*;
 
@@ -36,6 +36,8 @@ const TEAMS: [&str; 10] =
 /// odds, and weekly match days (five matches per date, afternoon kick-offs).
 fn synthetic_league() -> Vec<MatchRecord> {
     let mut rng = Lcg(2024);
+    // Shots on target from their own stream (the goals stay those of the first version).
+    let mut shots = Lcg(77);
     let strength: Vec<f64> = (0..TEAMS.len()).map(|i| 0.4 - 0.08 * i as f64).collect();
     let mut out = Vec::new();
     for season in 0..4 {
@@ -53,6 +55,13 @@ fn synthetic_league() -> Vec<MatchRecord> {
                     let date = start + Duration::days(7 * (k / 5) as i64);
                     let mut m = MatchRecord::new(date, TEAMS[h], TEAMS[a], rng.poisson(lh), rng.poisson(la));
                     m.time = NaiveTime::from_hms_opt(15, 0, 0);
+                    let (sh, sa) = (m.home_goals + shots.poisson(2.0 * lh), m.away_goals + shots.poisson(2.0 * la));
+                    m.stats = Some(MatchStats {
+                        home_shots: sh + shots.poisson(4.0),
+                        away_shots: sa + shots.poisson(4.0),
+                        home_shots_on_target: sh,
+                        away_shots_on_target: sa,
+                    });
                     let g = ScoreGrid::dixon_coles(lh, la, 0.0, 10);
                     let p = g.outcome_probabilities();
                     let over = g.over(2.5);
@@ -103,6 +112,10 @@ fn tamper_after(history: &[MatchRecord], cut: NaiveDateTime) -> Vec<MatchRecord>
             if m.kickoff() >= cut {
                 std::mem::swap(&mut m.home_goals, &mut m.away_goals);
                 m.home_goals = m.home_goals.saturating_add(3);
+                if let Some(s) = &mut m.stats {
+                    std::mem::swap(&mut s.home_shots_on_target, &mut s.away_shots_on_target);
+                    s.home_shots_on_target = s.home_shots_on_target.saturating_add(5);
+                }
                 for q in m.odds.closing.iter_mut().chain(m.odds.pre_match.iter_mut()) {
                     std::mem::swap(&mut q.odds.home, &mut q.odds.away);
                 }
@@ -337,4 +350,42 @@ fn the_prior_artifact_matches_this_build() {
     );
     assert!(prior.base_head.training_rows >= ml_model::MIN_OWN_ROWS);
     assert!(prior.market_blend.is_some());
+}
+
+#[test]
+fn the_market_blend_learns_from_rolling_predictions_per_competition() {
+    let mut league = synthetic_league();
+    for m in &mut league {
+        m.competition = Some("X".into());
+    }
+    let as_of = midnight(NaiveDate::from_ymd_opt(2023, 8, 1).expect("date"));
+    let config =
+        MlTrainConfig { burn_in_days: 30.0, blend_years: 3, competition_blend_rows: 100, ..MlTrainConfig::default() };
+    let artifact = train_artifact(&league, as_of, &config).expect("train");
+    let pooled = artifact.market_blend.clone().expect("pooled blend");
+    // Fitted on the true rolling predictions of the last years (fewer rows than every
+    // out-of-fold row of the history), and for competition X on its own.
+    let oof = train_artifact(&league, as_of, &MlTrainConfig { blend_years: 0, ..config.clone() }).expect("train");
+    assert!(pooled.rows >= 100 && pooled.rows < oof.market_blend.expect("oof blend").rows, "{pooled:?}");
+    let own = artifact.competition_blends.get("X").expect("X has its own blend");
+    assert_eq!(artifact.blend_for(Some("X")), *own);
+    assert_eq!(artifact.blend_for(Some("Y")), pooled);
+    assert_eq!(artifact.blend_for(None), pooled);
+    // A market prediction after as_of reads X's blend and no later result or price.
+    let m = league.iter().rev().find(|m| m.kickoff() < as_of).expect("a match").clone();
+    let kickoff = as_of + Duration::days(20) + Duration::hours(15);
+    let opening = m.odds.best_pre_match().copied();
+    let fit = |h: &[MatchRecord]| {
+        FittedModel::fit(Strategy::Market, h, kickoff, &EngineConfig::default(), Some(&artifact))
+            .expect("fit")
+            .predict_priced(&m.home, &m.away, opening.as_ref())
+    };
+    let mut later = league.clone();
+    let mut extra = m.clone();
+    extra.date = kickoff.date() + Duration::days(1);
+    extra.home_goals = 9;
+    later.push(extra);
+    assert_eq!(fit(&league), fit(&later));
+    let back = MlArtifact::from_json(&artifact.to_json().expect("json")).expect("parse");
+    assert_eq!(back.competition_blends.keys().collect::<Vec<_>>(), ["X"]);
 }
