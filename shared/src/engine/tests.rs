@@ -161,6 +161,32 @@ fn later_results_do_not_change_earlier_predictions() {
 }
 
 #[test]
+fn the_shots_option_reads_no_later_shots_or_results() {
+    // statistical with shots on target mixed in (an option, not the default): a later match's
+    // shots and score never change an earlier prediction; earlier shots do.
+    let league = synthetic_league();
+    let config = EngineConfig {
+        statistical: DixonColesConfig { shots_weight: 0.3, xi: 0.0025, prior_strength: 1.0, ..Default::default() },
+        ..EngineConfig::default()
+    };
+    let kickoff = NaiveDate::from_ymd_opt(2022, 1, 15).expect("date").and_hms_opt(15, 0, 0).expect("time");
+    let fit = |h: &[MatchRecord]| {
+        FittedModel::fit(Strategy::Statistical, h, kickoff, &config, None)
+            .expect("fit")
+            .predict_priced("Ajax", "Juventus", None)
+    };
+    let a = fit(&league);
+    assert_eq!(a, fit(&tamper_after(&league, midnight(kickoff.date()))), "later shots or results leaked");
+    let mut shots_only = league.clone();
+    for m in shots_only.iter_mut().filter(|m| m.kickoff() < kickoff) {
+        if let Some(s) = &mut m.stats {
+            s.home_shots_on_target = s.home_shots_on_target.saturating_add(4);
+        }
+    }
+    assert_ne!(a, fit(&shots_only), "earlier shots on target are read");
+}
+
+#[test]
 fn same_day_results_are_not_used() {
     let league = synthetic_league();
     // 15:00 kick-offs: a 15:00 match does not see the other 15:00 matches of its day.
