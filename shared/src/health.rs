@@ -99,26 +99,31 @@ impl Check {
 /// `SELECT 1` on the database.
 pub async fn check_database(db: &Database, limit: Duration) -> Check {
     let started = Instant::now();
-    let result = tokio::time::timeout(limit, async {
-        let pool = db.pool().await.map_err(|e| {
-            tracing::warn!(error = %e, "database check: no connection");
-            match e {
-                crate::db::DatabaseError::Connect(sqlx::Error::PoolTimedOut) => "timed out".to_string(),
-                crate::db::DatabaseError::Connect(sqlx::Error::Io(_)) => "unreachable".to_string(),
-                crate::db::DatabaseError::Connect(_) => "connection refused".to_string(),
-                _ => "credentials unavailable".to_string(),
-            }
-        })?;
-        sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(pool).await.map_err(|e| {
-            tracing::warn!(error = %e, "database check failed");
-            match e {
-                sqlx::Error::PoolTimedOut => "timed out".to_string(),
-                sqlx::Error::Io(_) => "unreachable".to_string(),
-                _ => "query failed".to_string(),
-            }
-        })?;
-        Ok(())
-    })
+    // Boxed: sqlx's future is large, and `timeout` (and the caller's `join!`) would move it by
+    // value (a memcpy of its whole state at each move, 33% of a warm `GET /health` before).
+    let result = tokio::time::timeout(
+        limit,
+        Box::pin(async {
+            let pool = db.pool().await.map_err(|e| {
+                tracing::warn!(error = %e, "database check: no connection");
+                match e {
+                    crate::db::DatabaseError::Connect(sqlx::Error::PoolTimedOut) => "timed out".to_string(),
+                    crate::db::DatabaseError::Connect(sqlx::Error::Io(_)) => "unreachable".to_string(),
+                    crate::db::DatabaseError::Connect(_) => "connection refused".to_string(),
+                    _ => "credentials unavailable".to_string(),
+                }
+            })?;
+            sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(pool).await.map_err(|e| {
+                tracing::warn!(error = %e, "database check failed");
+                match e {
+                    sqlx::Error::PoolTimedOut => "timed out".to_string(),
+                    sqlx::Error::Io(_) => "unreachable".to_string(),
+                    _ => "query failed".to_string(),
+                }
+            })?;
+            Ok(())
+        }),
+    )
     .await
     .unwrap_or_else(|_| Err("timed out".to_string()));
     if result.is_err() {
@@ -130,15 +135,16 @@ pub async fn check_database(db: &Database, limit: Duration) -> Check {
 /// `PING` on the cache.
 pub async fn check_cache(cache: &Cache, limit: Duration) -> Check {
     let started = Instant::now();
-    let result = tokio::time::timeout(limit, cache.ping()).await.map_err(|_| "timed out".to_string()).and_then(|r| {
-        r.map(|_| ()).map_err(|e| {
-            tracing::warn!(error = %e, "cache check failed");
-            match e {
-                crate::cache::CacheError::Timeout(_) => "timed out".to_string(),
-                _ => "unreachable".to_string(),
-            }
-        })
-    });
+    let result =
+        tokio::time::timeout(limit, Box::pin(cache.ping())).await.map_err(|_| "timed out".to_string()).and_then(|r| {
+            r.map(|_| ()).map_err(|e| {
+                tracing::warn!(error = %e, "cache check failed");
+                match e {
+                    crate::cache::CacheError::Timeout(_) => "timed out".to_string(),
+                    _ => "unreachable".to_string(),
+                }
+            })
+        });
     if result.is_err() {
         crate::metrics::dependency_error("cache");
     }

@@ -4,8 +4,6 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use serde_json::{Map, Value, json};
-
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "FootballPrediction";
 
@@ -47,41 +45,126 @@ pub fn render(dimensions: &[(&str, &str)], metrics: &[(&str, MetricValue)], time
 }
 
 /// The EMF document with `properties`: top-level fields that are neither dimensions nor metrics.
+///
+/// Written straight into one `String` (issue 13: a `serde_json::Map` and `json!` values per
+/// document were 40-70 k instructions of every request). A name given twice keeps one value, as
+/// a JSON object must: a metric's over a dimension's over a property's.
 pub fn render_with(
     dimensions: &[(&str, &str)],
     metrics: &[(&str, MetricValue)],
     timestamp_ms: i64,
     properties: &[(&str, &str)],
 ) -> String {
-    let mut doc = Map::new();
+    let is_metric = |k: &str| metrics.iter().any(|(n, _)| *n == k);
+    let is_dimension = |k: &str| k == "service" || dimensions.iter().any(|(n, _)| *n == k);
+    let mut out = String::with_capacity(320);
+    out.push('{');
     for (k, v) in properties {
-        doc.insert((*k).into(), Value::from(*v));
+        if !is_metric(k) && !is_dimension(k) {
+            push_field(&mut out, k, v);
+        }
     }
-    let mut dim_names = vec![Value::from("service")];
-    doc.insert("service".into(), Value::from(service()));
-    for (k, v) in dimensions {
-        dim_names.push(Value::from(*k));
-        doc.insert((*k).into(), Value::from(*v));
+    if !is_metric("service") {
+        push_field(&mut out, "service", service());
     }
-    let mut defs = Vec::new();
-    for (name, value) in metrics {
-        let (unit, v) = match value {
-            MetricValue::Count(v) => ("Count", v),
-            MetricValue::Seconds(v) => ("Seconds", v),
-            MetricValue::Milliseconds(v) => ("Milliseconds", v),
-            MetricValue::None(v) => ("None", v),
+    for (i, (k, v)) in dimensions.iter().enumerate() {
+        let later = dimensions[i + 1..].iter().any(|(n, _)| n == k);
+        if *k != "service" && !later && !is_metric(k) {
+            push_field(&mut out, k, v);
+        }
+    }
+    for (i, (name, value)) in metrics.iter().enumerate() {
+        if metrics[i + 1..].iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        push_string(&mut out, name);
+        out.push(':');
+        push_number(&mut out, value.value());
+        out.push(',');
+    }
+    out.push_str("\"_aws\":{\"Timestamp\":");
+    out.push_str(&timestamp_ms.to_string());
+    out.push_str(",\"CloudWatchMetrics\":[{\"Namespace\":");
+    push_string(&mut out, NAMESPACE);
+    out.push_str(",\"Dimensions\":[[\"service\"");
+    for (k, _) in dimensions {
+        out.push(',');
+        push_string(&mut out, k);
+    }
+    out.push_str("]],\"Metrics\":[");
+    for (i, (name, value)) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"Name\":");
+        push_string(&mut out, name);
+        out.push_str(",\"Unit\":\"");
+        out.push_str(value.unit());
+        out.push_str("\"}");
+    }
+    out.push_str("]}]}}");
+    out
+}
+
+impl MetricValue {
+    fn unit(&self) -> &'static str {
+        match self {
+            MetricValue::Count(_) => "Count",
+            MetricValue::Seconds(_) => "Seconds",
+            MetricValue::Milliseconds(_) => "Milliseconds",
+            MetricValue::None(_) => "None",
+        }
+    }
+
+    fn value(&self) -> f64 {
+        match *self {
+            MetricValue::Count(v) | MetricValue::Seconds(v) | MetricValue::Milliseconds(v) | MetricValue::None(v) => v,
+        }
+    }
+}
+
+/// `"key":"value",`
+fn push_field(out: &mut String, key: &str, value: &str) {
+    push_string(out, key);
+    out.push(':');
+    push_string(out, value);
+    out.push(',');
+}
+
+/// A JSON string: quotes, backslashes and control characters escaped (RFC 8259, section 7).
+fn push_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
         };
-        defs.push(json!({"Name": name, "Unit": unit}));
-        doc.insert((*name).into(), json!(v));
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
     }
-    doc.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [dim_names], "Metrics": defs}]
-        }),
-    );
-    Value::Object(doc).to_string()
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// A JSON number (`null` for NaN and infinities, which JSON cannot write, as `serde_json` does).
+fn push_number(out: &mut String, v: f64) {
+    use std::fmt::Write;
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str("null");
+    }
 }
 
 /// `http_requests_total` and `http_request_duration_seconds` by method, route and status.
@@ -108,6 +191,8 @@ pub fn dependency_error(dependency: &str) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     #[test]
@@ -135,5 +220,62 @@ mod tests {
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["request_id"], "Hf3xWjyZoAMEVrw=");
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0], json!(["service", "route"]));
+    }
+
+    #[test]
+    fn the_written_document_is_the_json_of_the_values_escaped() {
+        let odd = "a \"quoted\" \\ path\n\twith\u{1} control and ünïcode";
+        let line = render_with(
+            &[("route", odd), ("status", "200")],
+            &[
+                ("http_requests_total", MetricValue::Count(1.0)),
+                ("http_request_duration_seconds", MetricValue::Seconds(0.000_123_4)),
+                ("broken", MetricValue::None(f64::NAN)),
+                ("elapsed", MetricValue::Milliseconds(1.5e3)),
+            ],
+            1_700_000_000_123,
+            &[("request_id", odd)],
+        );
+        assert!(!line.contains('\n'), "one line: {line}");
+        let v: Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(v["route"], odd);
+        assert_eq!(v["request_id"], odd);
+        assert_eq!(v["status"], "200");
+        assert_eq!(v["service"], service());
+        assert_eq!(v["http_request_duration_seconds"].as_f64(), Some(0.000_123_4));
+        assert_eq!(v["elapsed"].as_f64(), Some(1500.0));
+        assert!(v["broken"].is_null(), "NaN is not a JSON number: {line}");
+        assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_123i64);
+        let cwm = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cwm["Dimensions"], json!([["service", "route", "status"]]));
+        assert_eq!(
+            cwm["Metrics"],
+            json!([
+                {"Name": "http_requests_total", "Unit": "Count"},
+                {"Name": "http_request_duration_seconds", "Unit": "Seconds"},
+                {"Name": "broken", "Unit": "None"},
+                {"Name": "elapsed", "Unit": "Milliseconds"},
+            ])
+        );
+        // Every member once: the object has exactly these keys.
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 9, "{keys:?}");
+    }
+
+    #[test]
+    fn a_name_given_twice_is_one_member_a_metric_before_a_dimension_before_a_property() {
+        let line = render_with(
+            &[("route", "/a"), ("kind", "dimension")],
+            &[("kind", MetricValue::Count(2.0))],
+            1,
+            &[("route", "property"), ("request_id", "r")],
+        );
+        // serde_json keeps the last of duplicate keys: count them in the text itself.
+        assert_eq!(line.matches("\"route\":").count(), 1, "{line}");
+        assert_eq!(line.matches("\"kind\":").count(), 1, "{line}");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["route"], "/a");
+        assert_eq!(v["kind"], 2.0);
+        assert_eq!(v["request_id"], "r");
     }
 }

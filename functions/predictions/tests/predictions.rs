@@ -332,3 +332,146 @@ async fn ml_model_for_played_matches_uses_a_stored_artifact_and_the_cache_stays_
     let (_, artifacts) = models.held();
     assert!(artifacts <= 16, "{artifacts} artifacts held");
 }
+
+/// The opening 1X2 quotes of `match_id` read as the engine read them before they were folded into
+/// the context statement: every row of `match_odds`, grouped in Rust by `history::group_odds`.
+async fn odds_from_rows(db: &TestDatabase, match_id: i64) -> shared::engine::data::MatchOdds {
+    let rows: Vec<(i64, String, String, String, String, f64)> = sqlx::query_as(
+        "SELECT match_id, bookmaker, market, phase, outcome, price::float8 FROM match_odds
+         WHERE match_id = $1 AND market = '1x2' AND phase = 'opening'",
+    )
+    .bind(match_id)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    shared::history::group_odds(rows).remove(&match_id).unwrap_or_default()
+}
+
+/// `(bookmaker, market, phase, outcome, price)` of a `match_odds` row.
+type Quote = (&'static str, &'static str, &'static str, &'static str, f64);
+
+async fn set_odds(db: &TestDatabase, match_id: i64, quotes: &[Quote]) {
+    sqlx::query("DELETE FROM match_odds WHERE match_id = $1").bind(match_id).execute(&db.pool).await.unwrap();
+    for (bookmaker, market, phase, outcome, price) in quotes {
+        sqlx::query(
+            "INSERT INTO match_odds (match_id, bookmaker, market, phase, outcome, price) VALUES ($1, $2, $3, $4, $5, $6::float8)",
+        )
+        .bind(match_id)
+        .bind(bookmaker)
+        .bind(market)
+        .bind(phase)
+        .bind(outcome)
+        .bind(price)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_opening_odds_read_with_the_context_are_the_rows_the_engine_grouped_before() {
+    let db = seeded().await;
+    let services = test_support::services(&db);
+    let user = token(&services, &db, "test_user").await;
+    let router = predictions::router(services);
+    let m = upcoming_match(&db).await;
+
+    // Each case: the quotes of the match, and the bookmaker the market view must name.
+    let cases: Vec<(Vec<Quote>, Option<&str>)> = vec![
+        // The demo's own quotes (left as seeded): checked against the rows below.
+        (vec![], None),
+        // No preferred bookmaker: the first in byte order (`Zbook` < `bookie`, unlike a linguistic
+        // collation), an incomplete quote (`bet365`: no away price) skipped, closing and over/under
+        // quotes ignored.
+        (
+            vec![
+                ("bookie", "1x2", "opening", "home", 2.10),
+                ("bookie", "1x2", "opening", "draw", 3.30),
+                ("bookie", "1x2", "opening", "away", 3.70),
+                ("Zbook", "1x2", "opening", "home", 2.05),
+                ("Zbook", "1x2", "opening", "draw", 3.40),
+                ("Zbook", "1x2", "opening", "away", 3.90),
+                ("bet365", "1x2", "opening", "home", 1.90),
+                ("bet365", "1x2", "opening", "draw", 3.20),
+                ("pinnacle", "1x2", "closing", "home", 1.80),
+                ("pinnacle", "1x2", "closing", "draw", 3.60),
+                ("pinnacle", "1x2", "closing", "away", 4.80),
+                ("pinnacle", "over_under_2_5", "opening", "over", 1.95),
+                ("pinnacle", "over_under_2_5", "opening", "under", 1.95),
+            ],
+            Some("Zbook"),
+        ),
+        // The preference: the market average before Bet365 and the rest.
+        (
+            vec![
+                ("bet365", "1x2", "opening", "home", 2.00),
+                ("bet365", "1x2", "opening", "draw", 3.50),
+                ("bet365", "1x2", "opening", "away", 3.80),
+                ("market_average", "1x2", "opening", "home", 2.02),
+                ("market_average", "1x2", "opening", "draw", 3.45),
+                ("market_average", "1x2", "opening", "away", 3.75),
+                ("aaa", "1x2", "opening", "home", 2.50),
+                ("aaa", "1x2", "opening", "draw", 3.00),
+                ("aaa", "1x2", "opening", "away", 3.00),
+            ],
+            Some("market_average"),
+        ),
+        // No complete opening quote: no market view, and `market` predicts without odds.
+        (vec![("pinnacle", "1x2", "opening", "home", 2.0), ("pinnacle", "1x2", "opening", "draw", 3.0)], None),
+    ];
+    for (i, (quotes, bookmaker)) in cases.iter().enumerate() {
+        if i > 0 {
+            set_odds(&db, m, quotes).await;
+        }
+        let before = odds_from_rows(&db, m).await;
+        let ctx = shared::predictions::models::match_context(&db.pool, m).await.unwrap().expect("the match");
+        assert_eq!(ctx.odds, before, "case {i}");
+        assert_eq!(ctx.odds.best_pre_match(), before.best_pre_match(), "case {i}");
+        if i == 0 {
+            assert!(!before.pre_match.is_empty(), "the demo prices every match");
+        }
+
+        let res =
+            post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"}), None).await;
+        assert_eq!(res.status, 201, "case {i}: {}", res.text);
+        let probabilities: shared::predictions::Probabilities =
+            serde_json::from_value(res.body["probabilities"].clone()).unwrap();
+        let expected = shared::predictions::MarketView::of(&before, probabilities);
+        let expected = expected.map(|v| serde_json::to_value(v).unwrap()).unwrap_or(Value::Null);
+        assert_same_market(&res.body["market"], &expected, i);
+        if let Some(b) = bookmaker {
+            assert_eq!(res.body["market"]["bookmaker"], *b, "case {i}");
+        }
+        if quotes.len() == 2 {
+            assert!(res.body.get("market").is_none(), "case {i}: {}", res.text);
+        }
+        let id = res.body["id"].as_str().unwrap().to_string();
+        let back = get(&router, &format!("/api/predictions/{id}"), &user).await;
+        assert_eq!(back.body, res.body, "case {i}");
+        let list = get(&router, "/api/predictions?limit=1", &user).await;
+        assert_eq!(list.body["items"][0], res.body, "case {i}");
+    }
+}
+
+/// The market view of a response is `expected`: its names exactly, every number to 1e-12 (the
+/// test reads the response back from JSON text, and serde_json's default float parsing may be one
+/// ulp off).
+fn assert_same_market(actual: &Value, expected: &Value, case: usize) {
+    if expected.is_null() {
+        assert!(actual.is_null(), "case {case}: {actual}");
+        return;
+    }
+    for field in ["bookmaker", "phase", "method"] {
+        assert_eq!(actual[field], expected[field], "case {case}: {field}");
+    }
+    let close = |a: &Value, e: &Value, what: &str| {
+        let (a, e) = (a.as_f64().unwrap(), e.as_f64().unwrap());
+        assert!((a - e).abs() < 1e-12, "case {case}: {what} {a} vs {e}");
+    };
+    close(&actual["overround"], &expected["overround"], "overround");
+    for field in ["odds", "implied", "edge", "expected_value"] {
+        for o in ["home", "draw", "away"] {
+            close(&actual[field][o], &expected[field][o], field);
+        }
+    }
+}

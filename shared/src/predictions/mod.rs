@@ -166,38 +166,31 @@ impl MarketView {
     }
 }
 
-/// The opening 1X2 odds of each of `match_ids` (from `match_odds`), as the engine reads them.
-#[tracing::instrument(name = "db.opening_odds", skip_all, fields(matches = match_ids.len()))]
-pub async fn opening_odds(
-    pool: &sqlx::PgPool,
-    match_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, crate::engine::data::MatchOdds>, ApiError> {
-    if match_ids.is_empty() {
-        return Ok(Default::default());
-    }
-    let quotes = sqlx::query!(
-        r#"SELECT match_id, bookmaker, market, phase, outcome, price::float8 AS "price!" FROM match_odds
-         WHERE match_id = ANY($1) AND market = '1x2' AND phase = 'opening'"#,
-        match_ids
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|o| (o.match_id, o.bookmaker, o.market, o.phase, o.outcome, o.price))
-    .collect();
-    Ok(crate::history::group_odds(quotes))
-}
-
-/// Fills `market` of each prediction from its match's opening odds.
-async fn attach_market(pool: &sqlx::PgPool, predictions: &mut [Prediction]) -> Result<(), ApiError> {
-    let mut ids: Vec<i64> = predictions.iter().map(|p| p.match_id.0).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let odds = opening_odds(pool, &ids).await?;
-    for p in predictions {
-        p.market = odds.get(&p.match_id.0).and_then(|o| MarketView::of(o, p.probabilities));
-    }
-    Ok(())
+/// The opening 1X2 quotes of a match as a statement aggregates them (parallel arrays, one element
+/// per bookmaker with all three prices; NULL arrays when the match has none), as the engine reads
+/// them: what `history::group_odds` makes of the same `match_odds` rows, in the same order (by
+/// the stored bookmaker name, compared as bytes: sorted here, not by the database's collation).
+pub fn opening_quotes(
+    bookmakers: Option<Vec<String>>,
+    home: Option<Vec<f64>>,
+    draw: Option<Vec<f64>>,
+    away: Option<Vec<f64>>,
+) -> crate::engine::data::MatchOdds {
+    let mut odds = crate::engine::data::MatchOdds::default();
+    let (Some(bookmakers), Some(home), Some(draw), Some(away)) = (bookmakers, home, draw, away) else {
+        return odds;
+    };
+    let mut quotes: Vec<(String, crate::engine::data::Odds1x2)> = bookmakers
+        .into_iter()
+        .zip(home.into_iter().zip(draw).zip(away))
+        .map(|(b, ((home, draw), away))| (b, crate::engine::data::Odds1x2 { home, draw, away }))
+        .collect();
+    quotes.sort_by(|a, b| a.0.cmp(&b.0));
+    odds.pre_match = quotes
+        .into_iter()
+        .map(|(b, odds)| crate::engine::data::BookOdds { bookmaker: crate::history::engine_bookmaker(&b, "1x2"), odds })
+        .collect();
+    odds
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -236,7 +229,6 @@ pub fn parse_strategy(value: &str) -> Result<Strategy, ApiError> {
 struct PredictionRow {
     id: i64,
     match_id: i64,
-    user_id: Option<i64>,
     strategy_type: String,
     model_version: String,
     p_home: f64,
@@ -265,6 +257,55 @@ impl From<PredictionRow> for Prediction {
             market: None,
             created_at: r.created_at,
         }
+    }
+}
+
+/// A row of `predictions` read with its match's opening 1X2 quotes (see [`opening_quotes`]),
+/// aggregated in the same statement when `with_market` (the `market_comparison` flag) is set.
+struct PredictionOddsRow {
+    id: i64,
+    match_id: i64,
+    user_id: Option<i64>,
+    strategy_type: String,
+    model_version: String,
+    p_home: f64,
+    p_draw: f64,
+    p_away: f64,
+    expected_goals_home: f64,
+    expected_goals_away: f64,
+    likely_home_goals: i16,
+    likely_away_goals: i16,
+    p_over_2_5: f64,
+    p_btts: f64,
+    created_at: DateTime<Utc>,
+    odds_bookmakers: Option<Vec<String>>,
+    odds_home: Option<Vec<f64>>,
+    odds_draw: Option<Vec<f64>>,
+    odds_away: Option<Vec<f64>>,
+}
+
+impl PredictionOddsRow {
+    /// The prediction, with `market` when the row carries opening quotes.
+    fn into_prediction(self) -> Prediction {
+        let odds = opening_quotes(self.odds_bookmakers, self.odds_home, self.odds_draw, self.odds_away);
+        let mut p = Prediction::from(PredictionRow {
+            id: self.id,
+            match_id: self.match_id,
+            strategy_type: self.strategy_type,
+            model_version: self.model_version,
+            p_home: self.p_home,
+            p_draw: self.p_draw,
+            p_away: self.p_away,
+            expected_goals_home: self.expected_goals_home,
+            expected_goals_away: self.expected_goals_away,
+            likely_home_goals: self.likely_home_goals,
+            likely_away_goals: self.likely_away_goals,
+            p_over_2_5: self.p_over_2_5,
+            p_btts: self.p_btts,
+            created_at: self.created_at,
+        });
+        p.market = MarketView::of(&odds, p.probabilities);
+        p
     }
 }
 
@@ -322,9 +363,9 @@ pub async fn create(
     timings.model_ms = ms(started);
     timings.model_source = Some(source);
 
-    // The match's opening odds: what `market` combines with its model, and what every
-    // prediction shows beside it.
-    let odds = opening_odds(pool, &[match_id.0]).await?.remove(&match_id.0).unwrap_or_default();
+    // The match's opening odds (read with the context): what `market` combines with its model,
+    // and what every prediction shows beside it.
+    let odds = &ctx.odds;
 
     let started = Instant::now();
     let p = tracing::info_span!("model.predict", strategy = %strategy)
@@ -343,7 +384,7 @@ pub async fn create(
         "INSERT INTO predictions (match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
              expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         RETURNING id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+         RETURNING id, match_id, strategy_type, model_version, p_home, p_draw, p_away,
                    expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts,
                    created_at",
         match_id.0,
@@ -366,7 +407,7 @@ pub async fn create(
     timings.store_ms = ms(started);
     let mut prediction = Prediction::from(row);
     if flags.market_comparison {
-        prediction.market = MarketView::of(&odds, prediction.probabilities);
+        prediction.market = MarketView::of(odds, prediction.probabilities);
     }
     Ok((prediction, timings))
 }
@@ -426,26 +467,42 @@ pub async fn create_idempotent(
 
 /// `GET /api/predictions/{id}`: the owner's or, for an admin, anyone's; else 404.
 pub async fn get(services: &Services, user: &AuthUser, id: PredictionId) -> Result<Prediction, ApiError> {
+    // The flags come from the instance's cache (no statement per request); the match's opening
+    // odds are read in the same statement as the row, only when the market view is shown.
+    let with_market = services.flags().await.market_comparison;
     let pool = services.db.pool().await?;
     let row = sqlx::query_as!(
-        PredictionRow,
-        "SELECT id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
-                   expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts,
-                   created_at
-         FROM predictions WHERE id = $1",
-        id.0
+        PredictionOddsRow,
+        r#"SELECT p.id, p.match_id, p.user_id, p.strategy_type, p.model_version, p.p_home, p.p_draw, p.p_away,
+                   p.expected_goals_home, p.expected_goals_away, p.likely_home_goals, p.likely_away_goals, p.p_over_2_5,
+                   p.p_btts, p.created_at,
+                   o.bookmakers AS "odds_bookmakers?: Vec<String>", o.home AS "odds_home?: Vec<f64>",
+                   o.draw AS "odds_draw?: Vec<f64>", o.away AS "odds_away?: Vec<f64>"
+         FROM predictions p
+         CROSS JOIN LATERAL (
+             SELECT array_agg(q.bookmaker) AS bookmakers,
+                    array_agg(q.home) AS home,
+                    array_agg(q.draw) AS draw,
+                    array_agg(q.away) AS away
+             FROM (
+                 SELECT x.bookmaker,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'home'))::float8 AS home,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'draw'))::float8 AS draw,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'away'))::float8 AS away
+                 FROM match_odds x
+                 WHERE $2 AND x.match_id = p.match_id AND x.market = '1x2' AND x.phase = 'opening'
+                 GROUP BY x.bookmaker
+             ) q
+             WHERE q.home IS NOT NULL AND q.draw IS NOT NULL AND q.away IS NOT NULL
+         ) o
+         WHERE p.id = $1"#,
+        id.0,
+        with_market
     )
     .fetch_optional(pool)
     .await?;
     match row {
-        Some(r) if user.is_admin() || r.user_id == Some(user.id.0) => {
-            let mut p = [Prediction::from(r)];
-            if services.flags().await.market_comparison {
-                attach_market(pool, &mut p).await?;
-            }
-            let [p] = p;
-            Ok(p)
-        }
+        Some(r) if user.is_admin() || r.user_id == Some(user.id.0) => Ok(r.into_prediction()),
         _ => Err(ApiError::NotFound(format!("no prediction {id}"))),
     }
 }
@@ -461,34 +518,63 @@ pub async fn list(services: &Services, user: &AuthUser, query: &PredictionsQuery
     let strategy = query.strategy_type.as_deref().map(parse_strategy).transpose()?;
     let limit = parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = query.cursor.as_deref().map(|c| Cursor::decode(c, "cursor")).transpose()?;
+    let with_market = services.flags().await.market_comparison;
     let pool = services.db.pool().await?;
+    // The page is cut first (the index on (user_id, created_at DESC, id DESC)), then each of its
+    // rows gets its match's opening quotes: limit + 1 lookups at most, never one per prediction
+    // of the user.
     let mut rows = sqlx::query_as!(
-        PredictionRow,
-        "SELECT id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
-                   expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5, p_btts,
-                   created_at
-         FROM predictions
-         WHERE user_id = $1
-           AND ($2::bigint IS NULL OR match_id = $2)
-           AND ($3::text IS NULL OR strategy_type = $3)
-           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-         ORDER BY created_at DESC, id DESC
-         LIMIT $6",
+        PredictionOddsRow,
+        r#"SELECT p.id AS "id!", p.match_id AS "match_id!", p.user_id, p.strategy_type AS "strategy_type!",
+                  p.model_version AS "model_version!", p.p_home AS "p_home!", p.p_draw AS "p_draw!",
+                  p.p_away AS "p_away!", p.expected_goals_home AS "expected_goals_home!",
+                  p.expected_goals_away AS "expected_goals_away!", p.likely_home_goals AS "likely_home_goals!",
+                  p.likely_away_goals AS "likely_away_goals!", p.p_over_2_5 AS "p_over_2_5!", p.p_btts AS "p_btts!",
+                  p.created_at AS "created_at!",
+                  o.bookmakers AS "odds_bookmakers?: Vec<String>", o.home AS "odds_home?: Vec<f64>",
+                  o.draw AS "odds_draw?: Vec<f64>", o.away AS "odds_away?: Vec<f64>"
+         FROM (
+             SELECT id, match_id, user_id, strategy_type, model_version, p_home, p_draw, p_away,
+                    expected_goals_home, expected_goals_away, likely_home_goals, likely_away_goals, p_over_2_5,
+                    p_btts, created_at
+             FROM predictions
+             WHERE user_id = $1
+               AND ($2::bigint IS NULL OR match_id = $2)
+               AND ($3::text IS NULL OR strategy_type = $3)
+               AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $6
+         ) p
+         CROSS JOIN LATERAL (
+             SELECT array_agg(q.bookmaker) AS bookmakers,
+                    array_agg(q.home) AS home,
+                    array_agg(q.draw) AS draw,
+                    array_agg(q.away) AS away
+             FROM (
+                 SELECT x.bookmaker,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'home'))::float8 AS home,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'draw'))::float8 AS draw,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'away'))::float8 AS away
+                 FROM match_odds x
+                 WHERE $7 AND x.match_id = p.match_id AND x.market = '1x2' AND x.phase = 'opening'
+                 GROUP BY x.bookmaker
+             ) q
+             WHERE q.home IS NOT NULL AND q.draw IS NOT NULL AND q.away IS NOT NULL
+         ) o
+         ORDER BY p.created_at DESC, p.id DESC"#,
         user.id.0,
         match_id.map(|m| m.0),
         strategy.map(Strategy::as_str),
         after.map(|c| c.at),
         after.map(|c| c.id).unwrap_or(0),
         limit + 1,
+        with_market,
     )
     .fetch_all(pool)
     .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| Cursor::new(r.created_at, r.id).encode()) } else { None };
-    let mut items: Vec<Prediction> = rows.into_iter().map(Prediction::from).collect();
-    if services.flags().await.market_comparison {
-        attach_market(pool, &mut items).await?;
-    }
+    let items: Vec<Prediction> = rows.into_iter().map(PredictionOddsRow::into_prediction).collect();
     Ok(PredictionPage { items, next_cursor })
 }

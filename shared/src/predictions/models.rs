@@ -31,7 +31,9 @@ use tokio::sync::OnceCell;
 
 use crate::{
     Services,
-    engine::{self, EngineConfig, EngineError, FittedModel, MatchRecord, MlArtifact, MlTrainConfig, Strategy},
+    engine::{
+        self, EngineConfig, EngineError, FittedModel, MatchRecord, MlArtifact, MlTrainConfig, Strategy, data::MatchOdds,
+    },
     history::{self, HistoryQuery},
     http::ApiError,
 };
@@ -66,20 +68,49 @@ pub struct MatchContext {
     pub ml_version: Option<String>,
     pub ml_artifact_key: Option<String>,
     pub ml_artifact_sha256: Option<String>,
+    /// The match's opening 1X2 quotes (every bookmaker's), as the engine reads them: what the
+    /// `market` strategy combines with its model and what the prediction shows beside it.
+    pub odds: MatchOdds,
 }
 
-/// Reads the match and the version of its history; `None` for an unknown match.
+/// The row of [`match_context`]: the context and the opening quotes as parallel arrays.
+struct ContextRow {
+    match_id: i64,
+    competition_id: i64,
+    kickoff_at: DateTime<Utc>,
+    home_name: String,
+    away_name: String,
+    database: String,
+    data_version: i64,
+    history_count: i64,
+    history_updated_at: Option<DateTime<Utc>>,
+    history_checksum: i64,
+    ml_version: Option<String>,
+    ml_artifact_key: Option<String>,
+    ml_artifact_sha256: Option<String>,
+    odds_bookmakers: Option<Vec<String>>,
+    odds_home: Option<Vec<f64>>,
+    odds_draw: Option<Vec<f64>>,
+    odds_away: Option<Vec<f64>>,
+}
+
+/// Reads the match, the version of its history and its opening 1X2 odds in one statement; `None`
+/// for an unknown match.
 #[tracing::instrument(name = "db.match_context", skip_all, fields(match_id = match_id))]
 pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchContext>, ApiError> {
     // Aggregates and functions have no nullability the macro can see: `!` says which are never null,
-    // `?` that the active ml_model version (a LEFT JOIN) may be missing.
-    Ok(sqlx::query_as!(
-        MatchContext,
+    // `?` that the active ml_model version (a LEFT JOIN) and the odds (no quote: NULL arrays) may be
+    // missing. The opening quotes: one element per bookmaker with all three prices (the primary
+    // key makes each price unique), put in bookmaker order by `opening_quotes`.
+    let row = sqlx::query_as!(
+        ContextRow,
         r#"SELECT m.id AS match_id, m.competition_id, m.kickoff_at, ht.name AS home_name, at.name AS away_name,
                 current_database()::text AS "database!", c.data_version, h.history_count AS "history_count!",
                 h.history_updated_at, h.history_checksum AS "history_checksum!",
                 mv.version AS "ml_version?", mv.artifact_key AS "ml_artifact_key?",
-                mv.artifact_sha256 AS "ml_artifact_sha256?"
+                mv.artifact_sha256 AS "ml_artifact_sha256?",
+                o.bookmakers AS "odds_bookmakers?: Vec<String>", o.home AS "odds_home?: Vec<f64>",
+                o.draw AS "odds_draw?: Vec<f64>", o.away AS "odds_away?: Vec<f64>"
          FROM matches m
          JOIN competitions c ON c.id = m.competition_id
          JOIN teams ht ON ht.id = m.home_team_id
@@ -91,12 +122,44 @@ pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchC
              FROM matches p
              WHERE p.competition_id = m.competition_id AND p.kickoff_at < m.kickoff_at AND p.status = 'FINISHED'
          ) h
+         CROSS JOIN LATERAL (
+             SELECT array_agg(q.bookmaker) AS bookmakers,
+                    array_agg(q.home) AS home,
+                    array_agg(q.draw) AS draw,
+                    array_agg(q.away) AS away
+             FROM (
+                 SELECT x.bookmaker,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'home'))::float8 AS home,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'draw'))::float8 AS draw,
+                        (MAX(x.price) FILTER (WHERE x.outcome = 'away'))::float8 AS away
+                 FROM match_odds x
+                 WHERE x.match_id = m.id AND x.market = '1x2' AND x.phase = 'opening'
+                 GROUP BY x.bookmaker
+             ) q
+             WHERE q.home IS NOT NULL AND q.draw IS NOT NULL AND q.away IS NOT NULL
+         ) o
          LEFT JOIN model_versions mv ON mv.strategy_type = 'ml_model' AND mv.is_active
          WHERE m.id = $1"#,
         match_id
     )
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(row.map(|r| MatchContext {
+        match_id: r.match_id,
+        competition_id: r.competition_id,
+        kickoff_at: r.kickoff_at,
+        home_name: r.home_name,
+        away_name: r.away_name,
+        database: r.database,
+        data_version: r.data_version,
+        history_count: r.history_count,
+        history_updated_at: r.history_updated_at,
+        history_checksum: r.history_checksum,
+        ml_version: r.ml_version,
+        ml_artifact_key: r.ml_artifact_key,
+        ml_artifact_sha256: r.ml_artifact_sha256,
+        odds: super::opening_quotes(r.odds_bookmakers, r.odds_home, r.odds_draw, r.odds_away),
+    }))
 }
 
 /// Where a model came from, for the timing breakdown.
