@@ -22,6 +22,7 @@ token of test_user / test_admin from a login through the auth function first):
   predict          predictions, POST /api/predictions (a new prediction each time, statistical)
   prediction_get   predictions, GET /api/predictions/{id} of one created first
   admin_stats      admin, GET /api/admin/stats (as test_admin)
+  auth_me          auth, GET /api/auth/me (the account behind the token)
 Prints one JSON object: per warm invocation `ir` (instructions) or `cpu_ms`, and the top functions.
 """
 import argparse
@@ -52,6 +53,7 @@ SCENARIOS = {
     "predict": ("predictions", "predictions-create.json", "test_user"),
     "prediction_get": ("predictions", "predictions-get.json", "test_user"),
     "admin_stats": ("admin", "admin-stats.json", "test_admin"),
+    "auth_me": ("auth", "auth-me.json", "test_user"),
 }
 
 
