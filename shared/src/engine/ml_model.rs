@@ -98,7 +98,7 @@ impl Default for FeatureConfig {
                 ..DixonColesConfig::default()
             },
             // Constant rating steps: the built-in artifact was trained on these features.
-            ratings: HistoricalConfig { provisional_matches: 0.0, ..HistoricalConfig::default() },
+            ratings: HistoricalConfig { provisional_matches: 0.0, batch_matches: 0.0, ..HistoricalConfig::default() },
             market: MarketConfig::default(),
         }
     }
