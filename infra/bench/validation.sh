@@ -8,6 +8,9 @@
 #   LEAGUES="E0 D1 I1 SP1 F1" STRATEGIES=statistical OUT_DIR=target/validation
 # Prints the pooled RPS per strategy over all league-seasons and per league; JSON lines go to
 # $OUT_DIR/val_<league>.jsonl.
+# HALF=1: the half-season check instead (a new competition, as `quality_tables.sh half` on
+# 2022/23): each validation season's second half (from the median date) predicted from its first
+# half only; JSON lines to $OUT_DIR/half_<league>_<season>.jsonl, pooled the same way.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FP=${1:?usage: validation.sh path/to/fp [fp backtest args]}
@@ -19,6 +22,14 @@ LEAGUES=${LEAGUES:-E0 D1 I1 SP1 F1}
 mkdir -p "$OUT"
 outs=()
 for l in $LEAGUES; do
+  if [ "${HALF:-0}" = 1 ]; then
+    for season in 1718 1819 1920; do
+      f=$OUT/half_${l}_$season.jsonl
+      "$FP" backtest --strategy "$STRATEGIES" --test "$DATA/$l/${l}_$season.csv" --from median "$@" >"$f"
+      outs+=("$f")
+    done
+    continue
+  fi
   others=()
   for x in E0 D1 I1 SP1 F1; do
     [ "$x" = "$l" ] && continue
@@ -35,7 +46,7 @@ python3 - "${outs[@]}" <<'PY'
 import json, sys, os
 agg, per = {}, {}
 for path in sys.argv[1:]:
-    league = os.path.basename(path)[4:-6]
+    league = os.path.basename(path)[:-6].split("_")[1]
     for line in open(path):
         if not line.startswith("{"):
             continue

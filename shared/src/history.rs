@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use crate::engine::{
     MatchRecord,
-    data::{BookOdds, MatchOdds, Odds1x2, OddsOverUnder},
+    data::{BookOdds, MatchOdds, MatchStats, Odds1x2, OddsOverUnder},
 };
 
 /// Which finished matches to read.
@@ -30,6 +30,10 @@ struct HistoryRow {
     away: String,
     home_goals: i16,
     away_goals: i16,
+    home_shots: Option<i16>,
+    away_shots: Option<i16>,
+    home_shots_on_target: Option<i16>,
+    away_shots_on_target: Option<i16>,
 }
 
 /// Finished matches with a score, in kick-off order (ties by id).
@@ -38,7 +42,8 @@ pub async fn load(pool: &PgPool, q: HistoryQuery) -> Result<Vec<MatchRecord>, sq
     let rows = sqlx::query_as!(
         HistoryRow,
         r#"SELECT m.id, c.code, m.kickoff_at, ht.name AS home, at.name AS away,
-                  m.home_goals AS "home_goals!", m.away_goals AS "away_goals!"
+                  m.home_goals AS "home_goals!", m.away_goals AS "away_goals!",
+                  m.home_shots, m.away_shots, m.home_shots_on_target, m.away_shots_on_target
          FROM matches m JOIN competitions c ON c.id = m.competition_id
            JOIN teams ht ON ht.id = m.home_team_id JOIN teams at ON at.id = m.away_team_id
          WHERE m.status = 'FINISHED' AND m.home_goals IS NOT NULL AND m.away_goals IS NOT NULL
@@ -72,6 +77,7 @@ pub async fn load(pool: &PgPool, q: HistoryQuery) -> Result<Vec<MatchRecord>, sq
         .into_iter()
         .map(|r| {
             let k = r.kickoff_at.naive_utc();
+            let stats = stats_of(&r);
             MatchRecord {
                 competition: Some(r.code),
                 date: k.date(),
@@ -81,10 +87,21 @@ pub async fn load(pool: &PgPool, q: HistoryQuery) -> Result<Vec<MatchRecord>, sq
                 home_goals: r.home_goals.clamp(0, 99) as u8,
                 away_goals: r.away_goals.clamp(0, 99) as u8,
                 odds: odds.remove(&r.id).unwrap_or_default(),
-                stats: None,
+                stats,
             }
         })
         .collect())
+}
+
+/// A row's shots and shots on target: all four, or none (the schema keeps them together).
+fn stats_of(r: &HistoryRow) -> Option<MatchStats> {
+    let n = |x: Option<i16>| x.and_then(|v| u8::try_from(v).ok());
+    Some(MatchStats {
+        home_shots: n(r.home_shots)?,
+        away_shots: n(r.away_shots)?,
+        home_shots_on_target: n(r.home_shots_on_target)?,
+        away_shots_on_target: n(r.away_shots_on_target)?,
+    })
 }
 
 /// football-data.co.uk's column prefix (what the engine calls a bookmaker) for a bookmaker name

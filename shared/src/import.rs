@@ -3,7 +3,8 @@
 //! Each file becomes, in one transaction: its competition (given, or from the file's `Div`), its
 //! teams (reconciled with football-data.org's through `team_aliases` and the engine's alias
 //! table: "Man City" here is "Manchester City FC" there), its matches (results, on the natural key
-//! shared with the ingestion) and their odds (1X2 and over/under 2.5, opening and closing, per
+//! shared with the ingestion) with their shots and shots on target when the file has them
+//! (`HS, AS, HST, AST`; a file without them keeps what is stored), and their odds (1X2 and over/under 2.5, opening and closing, per
 //! bookmaker). All writes are batched (UNNEST arrays) and idempotent: importing a file twice
 //! changes nothing the second time. The competition's `data_version` is incremented when a file
 //! changed anything.
@@ -281,6 +282,7 @@ async fn import_one(
             away_goals: Some(i16::from(r.away_goals)),
             home_goals_ht: None,
             away_goals_ht: None,
+            stats: r.stats,
             source_id: format!("{div_tag}/{season}/{}/{}", r.home, r.away),
         });
     }

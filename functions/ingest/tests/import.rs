@@ -1,6 +1,7 @@
 //! The football-data.co.uk import: the EPL history of ../shared/data twice (same row counts, the
 //! second run writes nothing), and an S3 object through the ingest function's `import` event
-//! against the AWS emulator.
+//! against the AWS emulator; shots and shots on target stored at import and read back by
+//! `history::load` as the CSV reader gives them to the engine.
 
 mod common;
 
@@ -77,12 +78,108 @@ async fn importing_the_epl_history_twice_gives_the_same_rows() {
     let runs: Vec<String> =
         sqlx::query_scalar("SELECT outcome FROM job_runs WHERE job = 'import'").fetch_all(&db.pool).await.unwrap();
     assert_eq!(runs, ["succeeded", "succeeded"]);
+
+    // The engine gets the same shots from the database as `fp backtest` from the files.
+    let totals = |stats: &mut dyn Iterator<Item = Option<[u8; 4]>>| {
+        stats.flatten().fold((0u64, [0u64; 4]), |(n, mut t), s| {
+            (0..4).for_each(|i| t[i] += u64::from(s[i]));
+            (n + 1, t)
+        })
+    };
+    let mut from_files = Vec::new();
+    for f in &files {
+        from_files.extend(shared::engine::csv_import::read_csv_file(f, &Default::default()).unwrap());
+    }
+    let csv = totals(
+        &mut from_files
+            .iter()
+            .map(|r| r.stats.map(|s| [s.home_shots, s.away_shots, s.home_shots_on_target, s.away_shots_on_target])),
+    );
+    let db_shots = shots_in_history(&db.pool).await;
+    assert_eq!(db_shots.len(), 4560);
+    assert_eq!(totals(&mut db_shots.into_iter()), csv);
+    assert_eq!(csv.0, 4560, "every EPL match of the files has its shots");
 }
 
 const SMALL: &str = "Div,Date,Time,HomeTeam,AwayTeam,FTHG,FTAG,FTR,PSH,PSD,PSA,PSCH,PSCD,PSCA,P>2.5,P<2.5\r\n\
 E0,16/08/2024,20:00,Man United,Fulham,1,0,H,1.6,4.3,5.5,1.65,4.2,5.3,1.8,2.1\r\n\
 E0,17/08/2024,12:30,Ipswich,Liverpool,0,2,A,7.5,5.0,1.4,8.0,5.2,1.38,1.6,2.4\r\n\
 E0,17/08/2024,15:00,Arsenal,Wolves,2,0,H,1.2,7.0,13.0,1.22,6.8,12.5,1.7,2.2\r\n";
+
+const SHOTS: &str = "Div,Date,Time,HomeTeam,AwayTeam,FTHG,FTAG,FTR,HS,AS,HST,AST\r\n\
+E0,16/08/2024,20:00,Man United,Fulham,1,0,H,14,10,5,2\r\n\
+E0,17/08/2024,12:30,Ipswich,Liverpool,0,2,A,7,18,2,5\r\n\
+E0,17/08/2024,15:00,Arsenal,Wolves,2,0,H,,9,6,3\r\n";
+
+fn write_csv(text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("fp-shots-{}.csv", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `[home shots, away shots, home on target, away on target]` of each match of the PL history in
+/// kick-off order, as the engine gets it from the database.
+async fn shots_in_history(pool: &sqlx::PgPool) -> Vec<Option<[u8; 4]>> {
+    let id: i64 = sqlx::query_scalar("SELECT id FROM competitions WHERE code = 'PL'").fetch_one(pool).await.unwrap();
+    let q = shared::history::HistoryQuery { competition_id: Some(id), ..Default::default() };
+    shared::history::load(pool, q)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|r| r.stats.map(|s| [s.home_shots, s.away_shots, s.home_shots_on_target, s.away_shots_on_target]))
+        .collect()
+}
+
+#[tokio::test]
+async fn shots_are_stored_at_import_and_reach_the_engine_through_history() {
+    let db = TestDatabase::new().await;
+    let with_shots = write_csv(SHOTS);
+    // The same matches from a file without the shots columns.
+    let without = write_csv(
+        "Div,Date,Time,HomeTeam,AwayTeam,FTHG,FTAG,FTR\r\n\
+         E0,16/08/2024,20:00,Man United,Fulham,1,0,H\r\n\
+         E0,17/08/2024,12:30,Ipswich,Liverpool,0,2,A\r\n\
+         E0,17/08/2024,15:00,Arsenal,Wolves,2,0,H\r\n"
+            .as_str(),
+    );
+
+    // Without the columns: every match imported, no shots.
+    let first = shared::import::import_files(&db.pool, &[&without], Some("PL")).await.expect("import");
+    assert_eq!(first.matches.inserted, 3);
+    assert_eq!(shots_in_history(&db.pool).await, [None, None, None]);
+
+    // With them: the rows that have all four get them, as the CSV reader gives them to `fp
+    // backtest` (a blank one leaves the match without statistics, as there).
+    let second = shared::import::import_files(&db.pool, &[&with_shots], Some("PL")).await.expect("import");
+    assert_eq!((second.matches.inserted, second.matches.updated, second.matches.unchanged), (0, 2, 1));
+    assert!(second.data_versions.contains_key("PL"), "stored shots are a change of the data");
+    let from_csv: Vec<Option<[u8; 4]>> =
+        shared::engine::csv_import::read_csv(SHOTS.as_bytes(), "shots.csv", &Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.stats.map(|s| [s.home_shots, s.away_shots, s.home_shots_on_target, s.away_shots_on_target]))
+            .collect();
+    assert_eq!(from_csv, [Some([14, 10, 5, 2]), Some([7, 18, 2, 5]), None]);
+    let stored = shots_in_history(&db.pool).await;
+    assert_eq!(stored, from_csv);
+
+    // Idempotent: the same file again changes nothing; a file without shots keeps the stored ones.
+    for (path, what) in [(&with_shots, "the same file"), (&without, "a file without shots")] {
+        let again = shared::import::import_files(&db.pool, &[path], Some("PL")).await.expect("import");
+        assert_eq!(again.matches.changed(), 0, "{what}: {:?}", again.matches);
+        assert!(again.data_versions.is_empty(), "{what}");
+        assert_eq!(shots_in_history(&db.pool).await, stored, "{what}");
+    }
+
+    // A corrected figure is an update.
+    let fixed = write_csv(&SHOTS.replace("Fulham,1,0,H,14,10,5,2", "Fulham,1,0,H,15,10,6,2"));
+    let corrected = shared::import::import_files(&db.pool, &[&fixed], Some("PL")).await.expect("import");
+    assert_eq!(corrected.matches.updated, 1, "{:?}", corrected.matches);
+    assert_eq!(shots_in_history(&db.pool).await[0], Some([15, 10, 6, 2]));
+    for p in [with_shots, without, fixed] {
+        let _ = std::fs::remove_file(p);
+    }
+}
 
 #[tokio::test]
 async fn an_s3_object_is_imported_through_the_ingest_event() {

@@ -186,8 +186,8 @@ pub struct MatchRecord {
     pub away_goals: u8,
     #[serde(default, skip_serializing_if = "MatchOdds::is_empty")]
     pub odds: MatchOdds,
-    /// Shots and shots on target, when the source has them (the CSV files do; the database
-    /// does not store them).
+    /// Shots and shots on target, when the source has them (the CSV files do, and the database
+    /// stores them at import: `history::load` reads them back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<MatchStats>,
 }

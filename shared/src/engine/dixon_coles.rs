@@ -487,8 +487,8 @@ pub struct DixonColesConfig {
     pub home_xi: Option<f64>,
     /// Shots on target as a second signal of strength: the Poisson rates are fitted to
     /// `(1 - w) × goals + w × c × shots on target` (c: goals per shot on target of the matches
-    /// fitted on, weighted) for matches with statistics; goals alone for the others (the
-    /// database stores no statistics). 0: goals only. Absent from a JSON config: 0 (configs and
+    /// fitted on, weighted) for matches with statistics; goals alone for the others (a source
+    /// without shots). 0: goals only. 0.3 by default; absent from a JSON config: 0 (configs and
     /// artifacts written before it existed keep their meaning).
     #[serde(default)]
     pub shots_weight: f64,
@@ -497,16 +497,16 @@ pub struct DixonColesConfig {
 impl Default for DixonColesConfig {
     fn default() -> Self {
         DixonColesConfig {
-            xi: 0.0018,
+            xi: 0.0025,
             window_days: None,
             max_goals: DEFAULT_MAX_GOALS,
-            prior_strength: 3.0,
+            prior_strength: 1.0,
             promoted_prior_strength: 3.0,
             promoted_reference_teams: 3,
             absence_days: 200.0,
             promoted_matches: 38,
             home_xi: None,
-            shots_weight: 0.0,
+            shots_weight: 0.3,
         }
     }
 }
@@ -551,13 +551,12 @@ pub const LEAGUE_AWAY_GOALS: f64 = 1.187;
 pub const LEAGUE_RHO: f64 = -0.05;
 
 /// Version string of this implementation (part of every prediction's `model_version`); 2: league-mean
-/// prior worth 3 matches and promoted-team prior 3 by default. The shots-on-target mix is an
-/// option, not the default: its best settings on the validation seasons 2017/18-2019/20 of five
-/// leagues (`infra/bench/validation.sh`, pooled RPS 0.19781 against 0.19839),
-/// `--config '{"statistical":{"shots_weight":0.3,"xi":0.0025,"prior_strength":1}}'`, need match
-/// statistics, which the database does not store (the service could not serve what the backtest
-/// measures), and leave `historical` more than 0.002 behind on a new competition.
-pub const DIXON_COLES_VERSION: &str = "statistical-dc-2";
+/// prior worth 3 matches and promoted-team prior 3 by default; 3: shots on target mixed into the
+/// goal rates (weight 0.3), decay 0.0025/day, league-mean prior 1 (chosen on the validation
+/// seasons 2017/18-2019/20 of five leagues, `infra/bench/validation.sh`: pooled RPS 0.19781
+/// against 0.19839). The database stores the shots at import (`history::load` reads them), so
+/// the service predicts with what the backtest measures; matches without them count their goals.
+pub const DIXON_COLES_VERSION: &str = "statistical-dc-3";
 
 /// Teams and index data of the matches known before `as_of`, weighted by decay.
 pub fn build_data(

@@ -97,7 +97,8 @@ impl Default for FeatureConfig {
                 window_days: Some(600.0),
                 ..DixonColesConfig::default()
             },
-            ratings: HistoricalConfig::default(),
+            // Constant rating steps: the built-in artifact was trained on these features.
+            ratings: HistoricalConfig { provisional_matches: 0.0, batch_matches: 0.0, ..HistoricalConfig::default() },
             market: MarketConfig::default(),
         }
     }

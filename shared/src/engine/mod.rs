@@ -161,9 +161,12 @@ impl FittedModel {
             Strategy::Statistical => {
                 FittedModel::Statistical(DixonColesModel::fit_sorted(&matches, as_of, &config.statistical)?)
             }
-            Strategy::Historical => {
-                FittedModel::Historical(Box::new(HistoricalModel::fit_sorted(&matches, as_of, &config.historical)?))
-            }
+            Strategy::Historical => FittedModel::Historical(Box::new(HistoricalModel::fit_sorted_with_batch(
+                &matches,
+                as_of,
+                &config.historical,
+                &config.statistical,
+            )?)),
             Strategy::MlModel => {
                 let artifact = ml_artifact.ok_or(EngineError::MissingArtifact)?;
                 FittedModel::MlModel(Box::new(MlModel::fit_sorted(&matches, as_of, artifact)?))

@@ -161,29 +161,38 @@ fn later_results_do_not_change_earlier_predictions() {
 }
 
 #[test]
-fn the_shots_option_reads_no_later_shots_or_results() {
-    // statistical with shots on target mixed in (an option, not the default): a later match's
-    // shots and score never change an earlier prediction; earlier shots do.
+fn the_shots_and_provisional_options_read_no_later_shots_or_results() {
+    // statistical with shots on target mixed in, historical with provisional ratings: a later
+    // match's shots and score never change an earlier prediction; earlier shots do.
     let league = synthetic_league();
     let config = EngineConfig {
         statistical: DixonColesConfig { shots_weight: 0.3, xi: 0.0025, prior_strength: 1.0, ..Default::default() },
-        ..EngineConfig::default()
+        historical: HistoricalConfig { provisional_matches: 8.0, ..Default::default() },
     };
     let kickoff = NaiveDate::from_ymd_opt(2022, 1, 15).expect("date").and_hms_opt(15, 0, 0).expect("time");
-    let fit = |h: &[MatchRecord]| {
-        FittedModel::fit(Strategy::Statistical, h, kickoff, &config, None)
-            .expect("fit")
-            .predict_priced("Ajax", "Juventus", None)
-    };
-    let a = fit(&league);
-    assert_eq!(a, fit(&tamper_after(&league, midnight(kickoff.date()))), "later shots or results leaked");
-    let mut shots_only = league.clone();
-    for m in shots_only.iter_mut().filter(|m| m.kickoff() < kickoff) {
-        if let Some(s) = &mut m.stats {
-            s.home_shots_on_target = s.home_shots_on_target.saturating_add(4);
+    // The whole history, and a new competition: its first half season only.
+    let start = NaiveDate::from_ymd_opt(2021, 8, 1).expect("date");
+    let half: Vec<MatchRecord> = league.iter().filter(|m| m.date >= start).cloned().collect();
+    for strategy in [Strategy::Statistical, Strategy::Historical] {
+        for (what, history) in [("history", &league), ("half season", &half)] {
+            let fit = |h: &[MatchRecord]| {
+                FittedModel::fit(strategy, h, kickoff, &config, None)
+                    .expect("fit")
+                    .predict_priced("Ajax", "Juventus", None)
+            };
+            let a = fit(history);
+            let later = tamper_after(history, midnight(kickoff.date()));
+            assert_ne!(&later, history);
+            assert_eq!(a, fit(&later), "{strategy}, {what}: later shots or results leaked");
+            let mut shots_only = history.clone();
+            for m in shots_only.iter_mut().filter(|m| m.kickoff() < kickoff) {
+                if let Some(s) = &mut m.stats {
+                    s.home_shots_on_target = s.home_shots_on_target.saturating_add(4);
+                }
+            }
+            assert_ne!(a, fit(&shots_only), "{strategy}, {what}: earlier shots on target are read");
         }
     }
-    assert_ne!(a, fit(&shots_only), "earlier shots on target are read");
 }
 
 #[test]

@@ -498,6 +498,7 @@ async fn match_row(
         away_goals: ft.away,
         home_goals_ht: ht.home,
         away_goals_ht: ht.away,
+        stats: None,
         source_id: m.id.to_string(),
     }))
 }

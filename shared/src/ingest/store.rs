@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    engine::teams::TeamAliases,
+    engine::{data::MatchStats, teams::TeamAliases},
     jobs::{self, Outcome},
 };
 
@@ -262,6 +262,10 @@ pub struct MatchRow {
     pub away_goals: Option<i16>,
     pub home_goals_ht: Option<i16>,
     pub away_goals_ht: Option<i16>,
+    /// Shots and shots on target (football-data.co.uk's HS, AS, HST, AST), when the source has
+    /// them. Only football-data.co.uk brings them: football-data.org's rows never touch them,
+    /// and a co.uk file without them keeps what is stored.
+    pub stats: Option<MatchStats>,
     pub source_id: String,
 }
 
@@ -331,6 +335,11 @@ pub async fn upsert_matches(
     let hht: Vec<Option<i16>> = keep.iter().map(|r| r.home_goals_ht).collect();
     let aht: Vec<Option<i16>> = keep.iter().map(|r| r.away_goals_ht).collect();
     let source_ids: Vec<&str> = keep.iter().map(|r| r.source_id.as_str()).collect();
+    let stat = |f: fn(&MatchStats) -> u8| -> Vec<Option<i16>> {
+        keep.iter().map(|r| r.stats.as_ref().map(|s| i16::from(f(s)))).collect()
+    };
+    let (hs, as_) = (stat(|s| s.home_shots), stat(|s| s.away_shots));
+    let (hst, ast) = (stat(|s| s.home_shots_on_target), stat(|s| s.away_shots_on_target));
 
     // football-data.org owns every field. football-data.co.uk brings final results only: it keeps
     // what it does not know (matchday, stage, half-time score) and an existing kick-off when its
@@ -375,19 +384,30 @@ pub async fn upsert_matches(
         .await?,
         Authority::CoUk => sqlx::query_scalar!(
             r#"INSERT INTO matches AS m (competition_id, season, home_team_id, away_team_id, kickoff_at, status, matchday,
-                                  stage, home_goals, away_goals, home_goals_ht, away_goals_ht)
+                                  stage, home_goals, away_goals, home_goals_ht, away_goals_ht, home_shots,
+                                  away_shots, home_shots_on_target, away_shots_on_target)
          SELECT $1, u.s, u.h, u.a, CASE WHEN u.ex OR e.id IS NULL THEN u.k ELSE e.kickoff_at END, u.st, u.md, u.sg,
-                u.hg, u.ag, u.hht, u.aht
+                u.hg, u.ag, u.hht, u.aht, u.hs, u.as_, u.hst, u.ast
            FROM UNNEST($2::int[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::bool[], $7::text[], $8::int[],
-                       $9::text[], $10::smallint[], $11::smallint[], $12::smallint[], $13::smallint[])
-                AS u(s, h, a, k, ex, st, md, sg, hg, ag, hht, aht)
+                       $9::text[], $10::smallint[], $11::smallint[], $12::smallint[], $13::smallint[],
+                       $14::smallint[], $15::smallint[], $16::smallint[], $17::smallint[])
+                AS u(s, h, a, k, ex, st, md, sg, hg, ag, hht, aht, hs, as_, hst, ast)
            LEFT JOIN matches e ON e.competition_id = $1 AND e.season = u.s AND e.home_team_id = u.h
                               AND e.away_team_id = u.a
          ON CONFLICT ON CONSTRAINT one_fixture_per_pairing_and_season DO UPDATE SET
              kickoff_at = EXCLUDED.kickoff_at, status = EXCLUDED.status, home_goals = EXCLUDED.home_goals,
-             away_goals = EXCLUDED.away_goals, updated_at = now()
+             away_goals = EXCLUDED.away_goals,
+             home_shots = COALESCE(EXCLUDED.home_shots, m.home_shots),
+             away_shots = COALESCE(EXCLUDED.away_shots, m.away_shots),
+             home_shots_on_target = COALESCE(EXCLUDED.home_shots_on_target, m.home_shots_on_target),
+             away_shots_on_target = COALESCE(EXCLUDED.away_shots_on_target, m.away_shots_on_target),
+             updated_at = now()
              WHERE (m.kickoff_at, m.status, m.home_goals, m.away_goals)
                    IS DISTINCT FROM (EXCLUDED.kickoff_at, EXCLUDED.status, EXCLUDED.home_goals, EXCLUDED.away_goals)
+                OR (EXCLUDED.home_shots IS NOT NULL
+                    AND (m.home_shots, m.away_shots, m.home_shots_on_target, m.away_shots_on_target)
+                        IS DISTINCT FROM (EXCLUDED.home_shots, EXCLUDED.away_shots, EXCLUDED.home_shots_on_target,
+                                          EXCLUDED.away_shots_on_target))
          RETURNING (xmax = 0) AS "inserted!""#,
             competition_id,
             &seasons,
@@ -402,6 +422,10 @@ pub async fn upsert_matches(
             &ag as &[Option<i16>],
             &hht as &[Option<i16>],
             &aht as &[Option<i16>],
+            &hs as &[Option<i16>],
+            &as_ as &[Option<i16>],
+            &hst as &[Option<i16>],
+            &ast as &[Option<i16>],
         )
         .fetch_all(&mut *conn)
         .await?,
