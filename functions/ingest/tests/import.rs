@@ -139,8 +139,7 @@ async fn shots_are_stored_at_import_and_reach_the_engine_through_history() {
         "Div,Date,Time,HomeTeam,AwayTeam,FTHG,FTAG,FTR\r\n\
          E0,16/08/2024,20:00,Man United,Fulham,1,0,H\r\n\
          E0,17/08/2024,12:30,Ipswich,Liverpool,0,2,A\r\n\
-         E0,17/08/2024,15:00,Arsenal,Wolves,2,0,H\r\n"
-            .as_str(),
+         E0,17/08/2024,15:00,Arsenal,Wolves,2,0,H\r\n",
     );
 
     // Without the columns: every match imported, no shots.

@@ -922,8 +922,7 @@ mod tests {
         };
         let (mut plain, mut fast) = (EloTracker::new(&cfg(0.0)), EloTracker::new(&cfg(4.0)));
         // A's first match (n = 0): 4 times the Elo step, and about 4 times the goal ratings'.
-        let mut day = 1;
-        for (h, a, gh, ga) in [("A", "B", 3, 0), ("C", "A", 0, 1)] {
+        for (day, (h, a, gh, ga)) in (1..).zip([("A", "B", 3, 0), ("C", "A", 0, 1)]) {
             let mut m = MatchRecord::new(at(day).date(), h, a, gh, ga);
             m.time = Some(at(day).time());
             let before = (plain.rating_at("A", at(day)), fast.rating_at("A", at(day)));
@@ -936,7 +935,6 @@ mod tests {
                 let goals = (plain.goal_supremacy("A", "Z", at(2)) - sp, fast.goal_supremacy("A", "Z", at(2)) - sf);
                 assert!(goals.1 > 3.0 * goals.0 && goals.0 > 0.0, "{goals:?}");
             }
-            day += 1;
         }
     }
 
