@@ -128,6 +128,41 @@ impl Cache {
         }
     }
 
+    /// The bytes under each of `keys` in one round trip (`MGET`), in their order: `None` for a
+    /// miss, and for every key on a cache failure (logged).
+    #[tracing::instrument(name = "redis.mget", skip_all, fields(keys = keys.len()))]
+    pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Vec<u8>>> {
+        let full: Vec<String> = keys.iter().map(|k| prefixed(k)).collect();
+        let result: Result<Vec<Option<Vec<u8>>>, CacheError> = async {
+            let mut conn = self.connection().await?;
+            bounded(self.timeout, redis::cmd("MGET").arg(&full).query_async(&mut conn)).await
+        }
+        .await;
+        match result {
+            Ok(values) if values.len() == keys.len() => values,
+            Ok(_) => vec![None; keys.len()],
+            Err(error) => {
+                tracing::warn!(%error, "cache read failed; answering from the source");
+                vec![None; keys.len()]
+            }
+        }
+    }
+
+    /// Stores bytes with a time to live only when the key is absent (`SET NX EX`), see
+    /// [`Cache::set_json_if_absent`]. A failure is logged and otherwise ignored.
+    pub async fn set_bytes_if_absent(&self, key: &str, bytes: Vec<u8>, ttl: Duration) {
+        let result: Result<Option<String>, CacheError> = async {
+            let mut conn = self.connection().await?;
+            let cmd =
+                redis::cmd("SET").arg(prefixed(key)).arg(bytes).arg("NX").arg("EX").arg(ttl.as_secs().max(1)).clone();
+            bounded(self.timeout, cmd.query_async(&mut conn)).await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, key, "cache write failed");
+        }
+    }
+
     /// Stores a JSON value with a time to live. A failure is logged and otherwise ignored.
     pub async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
         let Ok(bytes) = serde_json::to_vec(value) else { return };
@@ -152,16 +187,7 @@ impl Cache {
     /// changing the source. A failure is logged and otherwise ignored.
     pub async fn set_json_if_absent<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
         let Ok(bytes) = serde_json::to_vec(value) else { return };
-        let result: Result<Option<String>, CacheError> = async {
-            let mut conn = self.connection().await?;
-            let cmd =
-                redis::cmd("SET").arg(prefixed(key)).arg(bytes).arg("NX").arg("EX").arg(ttl.as_secs().max(1)).clone();
-            bounded(self.timeout, cmd.query_async(&mut conn)).await
-        }
-        .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, key, "cache write failed");
-        }
+        self.set_bytes_if_absent(key, bytes, ttl).await
     }
 
     /// Deletes keys (after a write made them stale). A failure is logged: the TTL bounds staleness.

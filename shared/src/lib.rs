@@ -2,6 +2,10 @@
 //! adapters behind them (PostgreSQL, Redis, S3, DynamoDB, Secrets Manager), configuration, errors
 //! and telemetry. It has no Lambda dependency: function crates are thin glue around it.
 
+// The catalog's cached read (`catalog::body::cached_read`: the account check, the version and
+// the load in one future) nests deeper than the default limit lets rustc compute its layout.
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod auth;
 pub mod aws;

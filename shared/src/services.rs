@@ -118,7 +118,29 @@ impl ServicesInner {
     /// reused refresh token), is refused; a role change applies at once. Answered from Redis
     /// when it can ([`ServicesInner::account_state`]): no database round trip per request.
     pub async fn check_account(&self, claimed: AuthUser, token_version: i64) -> Result<AuthUser, ApiError> {
-        match self.account_state(claimed.id).await? {
+        let state = self.account_state(claimed.id).await?;
+        Self::admit(claimed, token_version, state)
+    }
+
+    /// [`ServicesInner::check_account`] with the account's cache entry already read (the bytes
+    /// under [`ServicesInner::account_key`], fetched by the caller in the same round trip as its
+    /// own keys): no further Redis read; a miss (or bytes that do not decode) is read from the
+    /// database and offered to Redis as [`ServicesInner::account_state`] does.
+    pub async fn check_account_prefetched(
+        &self,
+        claimed: AuthUser,
+        token_version: i64,
+        cached: Option<&[u8]>,
+    ) -> Result<AuthUser, ApiError> {
+        let state = match cached.and_then(|b| serde_json::from_slice::<AccountState>(b).ok()) {
+            Some(state) => Some(state),
+            None => self.load_and_offer_account_state(claimed.id).await?,
+        };
+        Self::admit(claimed, token_version, state)
+    }
+
+    fn admit(claimed: AuthUser, token_version: i64, state: Option<AccountState>) -> Result<AuthUser, ApiError> {
+        match state {
             Some(s) if !s.is_active => Err(ApiError::Unauthorized("account is deactivated".into())),
             Some(s) if s.token_version != token_version => {
                 Err(ApiError::Unauthorized("session ended: log in again".into()))
@@ -128,8 +150,15 @@ impl ServicesInner {
         }
     }
 
-    fn account_key(&self, id: UserId) -> String {
+    /// The Redis key of an account's state.
+    pub fn account_key(&self, id: UserId) -> String {
         format!("auth:account:{}:{}", self.cache_scope, id.0)
+    }
+
+    /// A short digest of where the database is, the same in every function of a deployment: it
+    /// separates the cache entries of databases sharing one Redis (tests, a local stack).
+    pub fn cache_scope(&self) -> &str {
+        &self.cache_scope
     }
 
     /// An account's role, active flag and token version: from Redis (60 s), else from the
@@ -139,9 +168,13 @@ impl ServicesInner {
         if let Some(state) = self.cache.get_json::<AccountState>(&key).await {
             return Ok(Some(state));
         }
+        self.load_and_offer_account_state(id).await
+    }
+
+    async fn load_and_offer_account_state(&self, id: UserId) -> Result<Option<AccountState>, ApiError> {
         let state = self.load_account_state(id).await?;
         if let Some(state) = &state {
-            self.cache.set_json_if_absent(&key, state, ACCOUNT_STATE_TTL).await;
+            self.cache.set_json_if_absent(&self.account_key(id), state, ACCOUNT_STATE_TTL).await;
         }
         Ok(state)
     }

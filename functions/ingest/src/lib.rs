@@ -84,7 +84,11 @@ pub async fn run(job: &Job, input: JobInput, deadline: Deadline) -> Result<JobRe
 async fn import_s3(services: &Services, object: &S3Import) -> Result<JobReport, JobError> {
     let pool = services.db.pool().await?;
     let s3 = services.aws.s3().await;
-    let report = Box::pin(import::import_s3(pool, s3, object)).await.map_err(|e| {
+    let imported = Box::pin(import::import_s3(pool, s3, object)).await;
+    // After the import's commit (or a failure, whatever it committed): the catalog's readers see
+    // the new data version at once (within 5 s if Redis cannot be written).
+    shared::catalog::publish_data_version(services).await;
+    let report = imported.map_err(|e| {
         if e.is_retryable() { JobError::retryable(e) } else { JobError::Permanent(format!("invalid input: {e}")) }
     })?;
     tracing::info!(

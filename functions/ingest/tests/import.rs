@@ -202,8 +202,16 @@ async fn an_s3_object_is_imported_through_the_ingest_event() {
         serde_json::from_value(serde_json::json!({"import": {"bucket": bucket, "key": key, "competition": "PL"}}))
             .unwrap();
     let far = Deadline::after(std::time::Duration::from_secs(60));
+    // What a catalog reader left in Redis before the import: the version of the empty database.
+    let version_key = shared::catalog::version_key(&job.services);
+    let empty = shared::catalog::data_version(&db.pool).await.unwrap();
+    job.services.cache.set_bytes(&version_key, empty.clone().into_bytes(), shared::catalog::VERSION_TTL).await;
     let report = ingest::run(&job, input.clone(), far).await.expect("import");
     assert_eq!((report.job.as_str(), report.outcome), ("import", Outcome::Succeeded), "{report:?}");
+    // After its commit the import published the new version: the next catalog read is fresh.
+    let imported = shared::catalog::data_version(&db.pool).await.unwrap();
+    assert_ne!(imported, empty);
+    assert_eq!(job.services.cache.get_bytes(&version_key).await.as_deref(), Some(imported.as_bytes()));
     assert_eq!(report.counts["matches"]["inserted"], 3);
     // 3 matches x (1X2 opening + closing + over/under opening) = 3 x (3 + 3 + 2)
     assert_eq!(report.counts["odds"]["inserted"], 24);

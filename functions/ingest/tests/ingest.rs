@@ -110,6 +110,25 @@ async fn ingestion_is_idempotent_and_applies_status_changes_and_score_correction
 }
 
 #[tokio::test]
+async fn a_step_that_bumps_the_data_version_publishes_it_to_redis_after_its_commit() {
+    let db = TestDatabase::new().await;
+    let api = FakeApi::default();
+    fake_pl(&api, "matches-PL-1.json");
+    let job = job(&db, &api.serve().await);
+    // What a catalog reader left in Redis before the run: the version of the empty database.
+    let key = shared::catalog::version_key(&job.services);
+    let empty = shared::catalog::data_version(&db.pool).await.unwrap();
+    job.services.cache.set_bytes(&key, empty.clone().into_bytes(), shared::catalog::VERSION_TTL).await;
+
+    let first = ingest(&job, season_2024(), Duration::from_secs(60)).await;
+    assert_eq!(first.outcome, "succeeded", "{first:?}");
+    assert!(!first.data_versions.is_empty());
+    let ingested = shared::catalog::data_version(&db.pool).await.unwrap();
+    assert_ne!(ingested, empty);
+    assert_eq!(job.services.cache.get_bytes(&key).await.as_deref(), Some(ingested.as_bytes()));
+}
+
+#[tokio::test]
 async fn a_429_and_a_500_are_retried_after_the_announced_wait() {
     let db = TestDatabase::new().await;
     let api = FakeApi::default();

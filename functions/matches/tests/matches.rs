@@ -242,7 +242,7 @@ async fn answers_come_from_the_cache_and_stay_correct_when_redis_is_down() {
     let redis = ToggleProxy::start(&redis_target()).await;
     let services = Services::with_pool(config(&db.url, &redis.url("redis://", "")), db.pool.clone());
     let t = token(&services, &db, "test_user").await;
-    let router = matches::router(services);
+    let router = matches::router(services.clone());
     let uri = "/api/matches?competition=DEMO&status=FINISHED&limit=3";
     let first = get(&router, uri, &t).await;
     assert_eq!(first.status, 200);
@@ -269,11 +269,81 @@ async fn answers_come_from_the_cache_and_stay_correct_when_redis_is_down() {
     assert_eq!(res.body["score"]["away"], 9);
     assert_eq!(get(&router, "/api/competitions", &t).await.status, 200);
 
-    // Redis back, and a data version bump (what ingestion does) makes the old entries unreachable.
+    // Redis back (once the connection manager has reconnected), and a data version bump as
+    // ingestion and import do it (in the writing transaction, published after the commit) makes
+    // the old entries unusable at once.
     redis.up();
-    sqlx::query("UPDATE competitions SET data_version = data_version + 1").execute(&db.pool).await.unwrap();
+    for _ in 0..50 {
+        if services.cache.ping().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    bump_and_publish(&services, &db).await;
     let res = get(&router, uri, &t).await;
     assert_eq!(res.body["items"][0]["score"]["home"], 9);
+}
+
+/// What a writer (ingestion, import) does: bump the data version of every competition in a
+/// transaction, commit, then publish the version to Redis.
+async fn bump_and_publish(services: &Services, db: &TestDatabase) {
+    let mut tx = db.pool.begin().await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM competitions").fetch_all(&mut *tx).await.unwrap();
+    for id in ids {
+        shared::ingest::store::bump_data_version(&mut tx, id).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    shared::catalog::publish_data_version(services).await;
+}
+
+async fn set_score(db: &TestDatabase, id: i64, goals: i16) {
+    sqlx::query("UPDATE matches SET home_goals = $2, away_goals = $2 WHERE id = $1")
+        .bind(id)
+        .bind(goals)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_or_stale_version_in_redis_falls_back_to_postgresql_within_its_ttl() {
+    let db = seeded().await;
+    let services = test_support::services(&db);
+    let t = token(&services, &db, "test_user").await;
+    let router = matches::router(services.clone());
+    let uri = "/api/matches?competition=DEMO&status=FINISHED&limit=2";
+    let first = get(&router, uri, &t).await;
+    assert_eq!(first.status, 200);
+    let id = ids(&first.body)[0];
+    let version_key = shared::catalog::version_key(&services);
+    let published = services.cache.get_bytes(&version_key).await.expect("the reader offered the version");
+    assert_eq!(published, shared::catalog::data_version(&db.pool).await.unwrap().into_bytes());
+
+    // A writer that bumped the version and could not publish it, and a missing key: the version
+    // is read from PostgreSQL, the old page is a miss.
+    set_score(&db, id, 7).await;
+    sqlx::query("UPDATE competitions SET data_version = data_version + 1").execute(&db.pool).await.unwrap();
+    services.cache.delete(std::slice::from_ref(&version_key)).await;
+    let res = get(&router, uri, &t).await;
+    assert_eq!(res.body["items"][0]["score"]["home"], 7, "{}", res.text);
+
+    // The same writer with the old version still in Redis: the page it was built from is served
+    // until the version key expires (VERSION_TTL), then the next read is fresh.
+    set_score(&db, id, 8).await;
+    sqlx::query("UPDATE competitions SET data_version = data_version + 1").execute(&db.pool).await.unwrap();
+    let started = std::time::Instant::now();
+    let stale = get(&router, uri, &t).await;
+    let fresh = loop {
+        let res = get(&router, uri, &t).await;
+        if res.body["items"][0]["score"]["home"] == 8 {
+            break res;
+        }
+        assert!(started.elapsed() < shared::catalog::VERSION_TTL + std::time::Duration::from_secs(2), "still stale");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(stale.body["items"][0]["score"]["home"], 7, "within the bound the cached page may be served");
+    assert_eq!(fresh.status, 200);
+    assert!(started.elapsed() > std::time::Duration::from_secs(3), "{:?}", started.elapsed());
 }
 
 /// Services with a pool of their own (not the test's), so its connections can be found and
@@ -284,8 +354,8 @@ fn own_pool_services(db: &TestDatabase, statement_timeout_ms: u64) -> Services {
     Services::new(config)
 }
 
-/// Holds `ACCESS EXCLUSIVE` on `competitions` (every catalog request reads its data version; the
-/// caller's account is answered from Redis) until dropped.
+/// Holds `ACCESS EXCLUSIVE` on `competitions` (every catalog read that the cache cannot answer
+/// reads it; the caller's account and the data version are answered from Redis) until dropped.
 async fn lock_users(db: &TestDatabase) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let mut tx = db.pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE competitions IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
@@ -308,10 +378,13 @@ async fn a_statement_timeout_is_a_503_with_retry_after_then_the_next_request_is_
     assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
 
     let lock = lock_users(&db).await;
-    let res = get(&router, "/api/competitions", &token).await; // 57014 after 300 ms
+    // What Redis holds needs no statement (the account, the data version, the cached list);
+    // what it does not hold waits for the lock: 57014 after 300 ms.
+    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200, "answered from Redis");
+    let res = get(&router, "/api/teams?competition=DEMO", &token).await;
     assert_503_with_retry_after(&res);
     lock.rollback().await.unwrap();
-    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+    assert_eq!(get(&router, "/api/teams?competition=DEMO", &token).await.status, 200);
 }
 
 #[tokio::test]
@@ -328,14 +401,15 @@ async fn a_backend_terminated_mid_query_is_a_503_and_a_terminated_idle_one_costs
                      WHERE datname = current_database() AND application_name = 'football-prediction'";
     let killed: i32 = sqlx::query_scalar(terminate).fetch_one(&db.pool).await.unwrap();
     assert!(killed >= 1, "the function's pool had a connection");
-    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+    // (a read the cache cannot answer, so that it needs a connection)
+    assert_eq!(get(&router, "/api/teams", &token).await.status, 200);
 
     // A connection killed while its query runs (57P01 admin shutdown): 503, then served again.
     let lock = lock_users(&db).await;
     let waiting = tokio::spawn({
         let router = router.clone();
         let token = token.clone();
-        async move { get(&router, "/api/competitions", &token).await }
+        async move { get(&router, "/api/teams?competition=DEMO", &token).await }
     });
     let blocked = "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() \
                    AND application_name = 'football-prediction' AND wait_event_type = 'Lock'";
@@ -349,5 +423,5 @@ async fn a_backend_terminated_mid_query_is_a_503_and_a_terminated_idle_one_costs
     assert!(killed >= 1);
     assert_503_with_retry_after(&waiting.await.unwrap());
     lock.rollback().await.unwrap();
-    assert_eq!(get(&router, "/api/competitions", &token).await.status, 200);
+    assert_eq!(get(&router, "/api/teams?competition=DEMO", &token).await.status, 200);
 }

@@ -42,6 +42,48 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
+/// A caller whose bearer token is valid (signature, expiry, issuer, audience) but whose account
+/// has not been checked yet: not an [`AuthUser`]. A handler that takes it must have the account
+/// checked ([`crate::catalog::body::cached_read`] does, with
+/// [`crate::services::ServicesInner::check_account_prefetched`]) before it answers anything but an
+/// error; it exists so that the account's cache entry can be read in the same Redis round trip as
+/// the handler's own keys (the catalog reads, issue 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UncheckedUser {
+    pub(crate) claimed: AuthUser,
+    pub(crate) token_version: i64,
+}
+
+impl UncheckedUser {
+    /// The user id the token names (for the key of its account's state).
+    pub fn claimed_id(&self) -> crate::ids::UserId {
+        self.claimed.id
+    }
+}
+
+/// The caller the bearer token names, its token verified, its account not checked.
+async fn verified(services: &Services, parts: &Parts) -> Result<UncheckedUser, ApiError> {
+    let token = bearer_token(parts)?;
+    let keys = services.token_keys().await?;
+    let claims = keys.verify(token).map_err(|e| match e {
+        TokenError::Expired => ApiError::Unauthorized("token expired".into()),
+        _ => ApiError::Unauthorized("invalid token".into()),
+    })?;
+    Ok(UncheckedUser { claimed: AuthUser { id: claims.sub, role: claims.role }, token_version: claims.ver })
+}
+
+impl<S> FromRequestParts<S> for UncheckedUser
+where
+    Services: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        verified(&Services::from_ref(state), parts).await
+    }
+}
+
 impl<S> FromRequestParts<S> for AuthUser
 where
     Services: FromRef<S>,
@@ -51,15 +93,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let services = Services::from_ref(state);
-        let token = bearer_token(parts)?;
-        let keys = services.token_keys().await?;
-        let claims = keys.verify(token).map_err(|e| match e {
-            TokenError::Expired => ApiError::Unauthorized("token expired".into()),
-            _ => ApiError::Unauthorized("invalid token".into()),
-        })?;
-        let user = AuthUser { id: claims.sub, role: claims.role };
+        let caller = verified(&services, parts).await?;
         // The account must still exist and be active, and the token of its current version.
-        services.check_account(user, claims.ver).await
+        services.check_account(caller.claimed, caller.token_version).await
     }
 }
 

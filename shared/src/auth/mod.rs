@@ -6,7 +6,7 @@ pub mod password;
 pub mod session;
 pub mod token;
 
-pub use extract::{AdminUser, AuthUser};
+pub use extract::{AdminUser, AuthUser, UncheckedUser};
 pub use identity::IdentityHasher;
 pub use session::{SourceIp, TokenPair};
 pub use token::{Claims, Role, TokenError, TokenKeys};

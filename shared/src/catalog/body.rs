@@ -1,13 +1,15 @@
-//! Cached reads answered with the cached JSON as it is (issue 13).
+//! Cached reads answered with the cached JSON as it is (issue 13), in one Redis round trip.
 //!
-//! [`super::cached`] decodes a hit from Redis into its Rust type, and the handler encodes it again
-//! as JSON: for a page of 50 matches that round trip was 28% of a warm `GET /api/matches` (its
-//! largest cost after gzip). A cached read here hands the bytes from Redis to the client as they
-//! are; a miss encodes the page once, for the cache and the response.
+//! A cached read hands the bytes from Redis to the client as they are (decoding a hit and encoding
+//! it again was 28% of a warm `GET /api/matches`); a miss encodes the answer once, for the cache
+//! and the response. [`cached_read`] fetches the caller's account state, the data version
+//! ([`super::version_key`]) and the body with one `MGET`: a warm cached read is that round trip
+//! and nothing else (before: the account from Redis, the version from PostgreSQL, the body from
+//! Redis).
 //!
-//! The bytes are the JSON of the response body, so the cache key names their format
-//! ([`BODY_FORMAT`]): bump it when the shape of a cached body changes, so that a new deployment
-//! never serves a body of the old shape (the entries expire within their TTL anyway).
+//! A stored entry is the data version it was built from, a newline, and the JSON of the response
+//! body. Its key names the format ([`BODY_FORMAT`]): bump it when the shape of a cached body
+//! changes, so that a new deployment never serves a body of the old shape.
 
 use std::time::Duration;
 
@@ -17,12 +19,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
+use sqlx::PgPool;
 
-use super::{MatchFilter, Ttl, data_version, query_matches, record_cache};
-use crate::{http::ApiError, services::Services};
+use super::{VERSION_TTL, data_version, record_cache, version_key};
+use crate::{auth::UncheckedUser, http::ApiError, services::Services};
 
-/// The format of the cached bodies, part of their keys.
-pub const BODY_FORMAT: u32 = 1;
+/// The format of the cached entries, part of their keys (2: the version, a newline, the body).
+pub const BODY_FORMAT: u32 = 2;
 
 /// A JSON response body, already encoded.
 #[derive(Debug, Clone)]
@@ -36,35 +39,84 @@ impl IntoResponse for JsonBody {
     }
 }
 
-/// The cached body under `key`, else `load`'s value encoded once, cached for `ttl` and returned.
-pub async fn cached_body<T, F>(
-    services: &Services,
+/// The body of a stored entry when it was built from `version`, else `None`.
+fn body_of(entry: Vec<u8>, version: &[u8]) -> Option<Bytes> {
+    let head = version.len();
+    if entry.len() > head && entry.starts_with(version) && entry[head] == b'\n' {
+        Some(Bytes::from(entry).slice(head + 1..))
+    } else {
+        None
+    }
+}
+
+/// The entry stored for `body` built from `version`.
+fn entry_of(version: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(version.len() + 1 + body.len());
+    entry.extend_from_slice(version);
+    entry.push(b'\n');
+    entry.extend_from_slice(body);
+    entry
+}
+
+/// A catalog read for `caller`: one `MGET` of the caller's account state, the data version and
+/// the entry under `key`; the account is checked (from PostgreSQL when Redis had no entry) before
+/// anything else; the version comes from PostgreSQL when Redis had none (then offered with
+/// `SET NX`, [`VERSION_TTL`]); an entry of the current version is the answer, else `load`'s value
+/// is encoded once, stored with the version for `ttl(&value)` and returned. The pool is asked for
+/// only when PostgreSQL is read (a cached read opens no connection).
+pub async fn cached_read<'s, T, F>(
+    services: &'s Services,
+    caller: UncheckedUser,
     kind: &str,
     key: &str,
-    ttl: Duration,
-    load: F,
+    ttl: impl FnOnce(&T) -> Duration,
+    load: impl FnOnce(&'s PgPool) -> F,
 ) -> Result<JsonBody, ApiError>
 where
     T: Serialize,
     F: std::future::Future<Output = Result<T, ApiError>>,
 {
-    let key = format!("body{BODY_FORMAT}:{key}");
-    if let Some(bytes) = services.cache.get_bytes(&key).await {
+    // The body's key names the database (the scope) as the version does: two databases sharing
+    // one Redis (tests, a local stack) never answer with each other's entries.
+    let keys = [
+        services.account_key(caller.claimed_id()),
+        version_key(services),
+        format!("body{BODY_FORMAT}:{}:{key}", services.cache_scope()),
+    ];
+    let mut values = services.cache.get_many(&keys).await.into_iter();
+    let (account, version, entry) = (values.next().flatten(), values.next().flatten(), values.next().flatten());
+    services.check_account_prefetched(caller.claimed, caller.token_version, account.as_deref()).await?;
+    let version = match version {
+        Some(version) => version,
+        None => {
+            let version = data_version(services.db.pool().await?).await?.into_bytes();
+            services.cache.set_bytes_if_absent(&keys[1], version.clone(), VERSION_TTL).await;
+            version
+        }
+    };
+    if let Some(body) = entry.and_then(|e| body_of(e, &version)) {
         record_cache(kind, true);
-        return Ok(JsonBody(bytes.into()));
+        return Ok(JsonBody(body));
     }
     record_cache(kind, false);
-    let value = load.await?;
-    let bytes = serde_json::to_vec(&value).map_err(ApiError::internal)?;
-    services.cache.set_bytes(&key, bytes.clone(), ttl).await;
-    Ok(JsonBody(bytes.into()))
+    let value = load(services.db.pool().await?).await?;
+    let body = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+    services.cache.set_bytes(&keys[2], entry_of(&version, &body), ttl(&value)).await;
+    Ok(JsonBody(body.into()))
 }
 
-/// `GET /api/matches` as its JSON body: [`super::list_matches`] without decoding and encoding a
-/// cached page again.
-pub async fn list_matches_body(services: &Services, filter: &MatchFilter) -> Result<JsonBody, ApiError> {
-    let pool = services.db.pool().await?;
-    let version = data_version(pool).await?;
-    let key = format!("catalog:matches:v{version}:{}", filter.digest());
-    cached_body(services, "match_list", &key, Ttl::MATCH_LIST, query_matches(pool, filter)).await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_answers_only_for_the_version_it_was_built_from() {
+        let entry = entry_of(b"db:7.2", br#"{"items":[]}"#);
+        assert_eq!(body_of(entry.clone(), b"db:7.2").as_deref(), Some(&br#"{"items":[]}"#[..]));
+        assert_eq!(body_of(entry.clone(), b"db:8.2"), None, "another version");
+        assert_eq!(body_of(entry.clone(), b"db:7"), None, "a prefix of the version is not the version");
+        assert_eq!(body_of(entry, b"db:7.20"), None);
+        assert_eq!(body_of(b"db:7.2".to_vec(), b"db:7.2"), None, "no body");
+        assert_eq!(body_of(br#"{"items":[]}"#.to_vec(), b"db:7.2"), None, "an entry of the old format");
+    }
 }

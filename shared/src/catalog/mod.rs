@@ -3,13 +3,34 @@
 //!
 //! # Cache
 //!
-//! Every answer is cached under `fp:catalog:...` with a time to live per kind of data
-//! ([`Ttl`]): competitions and teams change rarely (1 h), lists of matches change as results
-//! come in (30 s), a finished match hardly ever (1 h; 60 s while it is to be played). Keys carry
-//! the data version of the competitions (`competitions.data_version`, bumped by ingestion and
-//! import with every change), so new data makes older entries unreachable at once; the TTL
-//! bounds staleness for writers that do not bump it. A Redis failure is a miss (logged by
-//! [`Cache`](crate::cache::Cache)) and the answer comes from PostgreSQL.
+//! Every answer is cached as its JSON body under `fp:body<n>:<scope>:catalog:...` with a time to
+//! live per kind of data ([`Ttl`]): competitions and teams change rarely (1 h), lists of matches
+//! change as results come in (30 s), a finished match hardly ever (1 h; 60 s while it is to be
+//! played). A
+//! body is stored with the data version it was built from ([`data_version`]: the database's name
+//! and `competitions.data_version`, bumped by ingestion and import with every change); a body of
+//! another version than the current one is a miss, so new data makes older entries unusable at
+//! once. The TTL bounds staleness for writers that do not bump the version.
+//!
+//! ## The data version in Redis: one round trip per cached read (issue 13)
+//!
+//! The current version is kept in Redis ([`version_key`]), so that a cached read is one `MGET`
+//! of the caller's account state, the version and the body ([`body::cached_read`]), with no
+//! PostgreSQL statement. Every writer that bumps the version publishes it after its transaction
+//! commits ([`publish_data_version`]: ingestion after each step, the import of an S3 object after
+//! the import); a reader that finds no version reads it from PostgreSQL and offers it with
+//! `SET NX` (never over a writer's newer one).
+//!
+//! **Staleness bound: [`VERSION_TTL`], 5 s.** The version key always has that time to live,
+//! whoever wrote it. A writer that commits and then cannot write Redis (or a writer that does not
+//! publish: the local `fp import`, a hand-written `UPDATE`), or two writers publishing out of
+//! order, leave an old version in Redis for at most 5 s after it was written; the next reader then
+//! reads the version from PostgreSQL. So a bump is seen by every reader at most about 5 s (plus
+//! one reader's statement) after its commit; with a working Redis, at once. The price: one
+//! `data_version` statement per 5 s per deployment, not one per request.
+//!
+//! A Redis failure is a miss (logged by [`Cache`](crate::cache::Cache)) and the answer, the
+//! version and the account come from PostgreSQL.
 
 pub mod body;
 pub mod cursor;
@@ -17,15 +38,17 @@ pub mod cursor;
 use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 pub use cursor::{Cursor, PATTERN as CURSOR_PATTERN};
 
+use self::body::{JsonBody, cached_read};
 use crate::{
     Services,
+    auth::UncheckedUser,
     http::ApiError,
     ids::{MatchId, TeamId},
     metrics::{self, MetricValue},
@@ -330,25 +353,35 @@ pub fn record_cache(kind: &str, hit: bool) {
     metrics::emit(&[("kind", kind)], &[(name, MetricValue::Count(1.0))]);
 }
 
-/// Cache-aside: the cached value of `key`, else `load()` stored with `ttl`.
-pub async fn cached<T, F>(services: &Services, kind: &str, key: &str, ttl: Duration, load: F) -> Result<T, ApiError>
-where
-    T: Serialize + DeserializeOwned,
-    F: std::future::Future<Output = Result<T, ApiError>>,
-{
-    if let Some(value) = services.cache.get_json::<T>(key).await {
-        record_cache(kind, true);
-        return Ok(value);
-    }
-    record_cache(kind, false);
-    let value = load.await?;
-    services.cache.set_json(key, &value, ttl).await;
-    Ok(value)
+/// How long the data version is trusted in Redis: the bound on how long a bump whose writer
+/// could not publish it (or did not) stays unseen (see the module docs).
+pub const VERSION_TTL: Duration = Duration::from_secs(5);
+
+/// The Redis key of the current data version of the deployment's database.
+pub fn version_key(services: &Services) -> String {
+    format!("catalog:version:{}", services.cache_scope())
 }
 
-/// The version of the catalog data, part of every catalog cache key: the database's name (so
-/// that two databases sharing one Redis, as tests and a local stack do, never share entries) and
-/// the data versions of all competitions together.
+/// After a writer's commit that bumped `competitions.data_version`: the version as PostgreSQL now
+/// has it, written to Redis (over whatever is there) with [`VERSION_TTL`], so the next catalog
+/// read sees the new data at once. When the version cannot be read the key is deleted (the next
+/// reader reads PostgreSQL); when Redis cannot be written the old key expires within
+/// [`VERSION_TTL`] (logged by the cache).
+pub async fn publish_data_version(services: &Services) {
+    let key = version_key(services);
+    let version = async { data_version(services.db.pool().await?).await }.await;
+    match version {
+        Ok(version) => services.cache.set_bytes(&key, version.into_bytes(), VERSION_TTL).await,
+        Err(error) => {
+            tracing::warn!(%error, "the data version cannot be read after a write; dropping the cached one");
+            services.cache.delete(&[key]).await;
+        }
+    }
+}
+
+/// The version of the catalog data, stored with every cached catalog body: the database's name
+/// (so that two databases sharing one Redis, as tests and a local stack do, never share entries)
+/// and the data versions of all competitions together.
 #[tracing::instrument(name = "db.data_version", skip_all)]
 pub async fn data_version(pool: &PgPool) -> Result<String, ApiError> {
     let row = sqlx::query!(
@@ -362,68 +395,79 @@ pub async fn data_version(pool: &PgPool) -> Result<String, ApiError> {
     Ok(format!("{db}:{sum}.{count}"))
 }
 
-/// `GET /api/competitions`.
-pub async fn competitions(services: &Services) -> Result<CompetitionList, ApiError> {
-    let pool = services.db.pool().await?;
-    let version = data_version(pool).await?;
-    let key = format!("catalog:competitions:v{version}");
-    cached(services, "competitions", &key, Ttl::COMPETITIONS, async {
-        let items = sqlx::query_as!(Competition, "SELECT code, name, area FROM competitions ORDER BY code")
-            .fetch_all(pool)
-            .await?;
-        Ok(CompetitionList { items })
-    })
+/// `GET /api/competitions`, after the caller's account is checked.
+pub async fn competitions(services: &Services, caller: UncheckedUser) -> Result<JsonBody, ApiError> {
+    cached_read(
+        services,
+        caller,
+        "competitions",
+        "catalog:competitions",
+        |_| Ttl::COMPETITIONS,
+        |pool| async move {
+            let items = sqlx::query_as!(Competition, "SELECT code, name, area FROM competitions ORDER BY code")
+                .fetch_all(pool)
+                .await?;
+            Ok::<_, ApiError>(CompetitionList { items })
+        },
+    )
     .await
 }
 
 /// `GET /api/teams?competition=`: the teams that play in the competition (all teams without one).
 /// An unknown competition is a 404.
-pub async fn teams(services: &Services, query: &TeamsQuery) -> Result<TeamList, ApiError> {
+pub async fn teams(services: &Services, caller: UncheckedUser, query: &TeamsQuery) -> Result<JsonBody, ApiError> {
     let code = query.competition.as_deref().map(|c| parse_competition_code(c, "competition")).transpose()?;
-    let pool = services.db.pool().await?;
-    let version = data_version(pool).await?;
-    let key = format!("catalog:teams:v{version}:{}", code.as_deref().unwrap_or("*"));
-    cached(services, "teams", &key, Ttl::TEAMS, async {
-        // `id` is the `BIGINT` key, turned into a `TeamId` by `From<i64>` (the macros call `.into()`).
-        let items: Vec<Team> = match &code {
-            None => {
-                sqlx::query_as!(Team, "SELECT id, name, short_name, tla FROM teams ORDER BY name, id")
-                    .fetch_all(pool)
-                    .await?
-            }
-            Some(code) => {
-                let exists = sqlx::query_scalar!(
-                    r#"SELECT EXISTS (SELECT 1 FROM competitions WHERE code = $1) AS "exists!""#,
-                    code
-                )
-                .fetch_one(pool)
-                .await?;
-                if !exists {
-                    return Err(ApiError::NotFound(format!("no competition {code}")));
+    let key = format!("catalog:teams:{}", code.as_deref().unwrap_or("*"));
+    cached_read(
+        services,
+        caller,
+        "teams",
+        &key,
+        |_| Ttl::TEAMS,
+        |pool| async move {
+            // `id` is the `BIGINT` key, turned into a `TeamId` by `From<i64>` (the macros call `.into()`).
+            let items: Vec<Team> = match &code {
+                None => {
+                    sqlx::query_as!(Team, "SELECT id, name, short_name, tla FROM teams ORDER BY name, id")
+                        .fetch_all(pool)
+                        .await?
                 }
-                sqlx::query_as!(
-                    Team,
-                    "SELECT t.id, t.name, t.short_name, t.tla FROM teams t
+                Some(code) => {
+                    let exists = sqlx::query_scalar!(
+                        r#"SELECT EXISTS (SELECT 1 FROM competitions WHERE code = $1) AS "exists!""#,
+                        code
+                    )
+                    .fetch_one(pool)
+                    .await?;
+                    if !exists {
+                        return Err(ApiError::NotFound(format!("no competition {code}")));
+                    }
+                    sqlx::query_as!(
+                        Team,
+                        "SELECT t.id, t.name, t.short_name, t.tla FROM teams t
                      WHERE EXISTS (SELECT 1 FROM matches m JOIN competitions c ON c.id = m.competition_id
                                    WHERE c.code = $1 AND (m.home_team_id = t.id OR m.away_team_id = t.id))
                      ORDER BY t.name, t.id",
-                    code
-                )
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        Ok(TeamList { items })
-    })
+                        code
+                    )
+                    .fetch_all(pool)
+                    .await?
+                }
+            };
+            Ok::<_, ApiError>(TeamList { items })
+        },
+    )
     .await
 }
 
 /// `GET /api/matches`: one page ordered by `(kickoff_at, id)`, starting after the cursor.
-pub async fn list_matches(services: &Services, filter: &MatchFilter) -> Result<MatchPage, ApiError> {
-    let pool = services.db.pool().await?;
-    let version = data_version(pool).await?;
-    let key = format!("catalog:matches:v{version}:{}", filter.digest());
-    cached(services, "match_list", &key, Ttl::MATCH_LIST, query_matches(pool, filter)).await
+pub async fn list_matches(
+    services: &Services,
+    caller: UncheckedUser,
+    filter: &MatchFilter,
+) -> Result<JsonBody, ApiError> {
+    let key = format!("catalog:matches:{}", filter.digest());
+    cached_read(services, caller, "match_list", &key, |_| Ttl::MATCH_LIST, |pool| query_matches(pool, filter)).await
 }
 
 /// The page from PostgreSQL (no cache).
@@ -465,19 +509,12 @@ pub async fn query_matches(pool: &PgPool, filter: &MatchFilter) -> Result<MatchP
 }
 
 /// `GET /api/matches/{id}`: 404 when unknown.
-pub async fn match_detail(services: &Services, id: MatchId) -> Result<MatchDetail, ApiError> {
-    let pool = services.db.pool().await?;
-    let version = data_version(pool).await?;
-    let key = format!("catalog:match:v{version}:{}", id.0);
-    if let Some(value) = services.cache.get_json::<MatchDetail>(&key).await {
-        record_cache("match", true);
-        return Ok(value);
-    }
-    record_cache("match", false);
-    let detail = load_match_detail(pool, id).await?;
-    let ttl = if detail.r#match.status == "FINISHED" { Ttl::MATCH_FINISHED } else { Ttl::MATCH_OPEN };
-    services.cache.set_json(&key, &detail, ttl).await;
-    Ok(detail)
+pub async fn match_detail(services: &Services, caller: UncheckedUser, id: MatchId) -> Result<JsonBody, ApiError> {
+    let key = format!("catalog:match:{}", id.0);
+    let ttl = |detail: &MatchDetail| {
+        if detail.r#match.status == "FINISHED" { Ttl::MATCH_FINISHED } else { Ttl::MATCH_OPEN }
+    };
+    cached_read(services, caller, "match", &key, ttl, |pool| load_match_detail(pool, id)).await
 }
 
 /// The match with its odds from PostgreSQL (no cache).

@@ -11,9 +11,11 @@
 //!
 //! Writes are idempotent ([`store`]); a step that changed a competition's data increments its
 //! `competitions.data_version` in the same transaction. That is the cache invalidation: every
-//! cache entry built from this data (the catalog's `fp:catalog:*` keys, the prediction model
-//! state) carries the data version in its key, so a bump makes the stale entries unreachable at
-//! once and their TTL removes them; there are no unversioned keys to delete.
+//! cache entry built from this data (the catalog's bodies, the prediction model state) carries
+//! the data version (the catalog's with the body, the model's in its key), so a bump makes the
+//! stale entries unusable at once and their TTL removes them; there are no unversioned keys to
+//! delete. After the commit the step publishes the new version to Redis, where the catalog reads
+//! it ([`crate::catalog`]: a version that could not be published is seen within 5 s).
 
 pub mod api;
 pub mod client;
@@ -272,19 +274,21 @@ pub async fn run(
 ) -> Result<JobReport, JobError> {
     let pool = services.db.pool().await?.clone();
     let own = plan(&pool, request, defaults, now.date_naive()).await?;
-    jobs::run(services, JOB, deadline, |ctx| async move { ingest(&pool, client, own, &ctx).await }).await
+    jobs::run(services, JOB, deadline, |ctx| async move { ingest(services, &pool, client, own, &ctx).await }).await
 }
 
 /// The work of a run under `ctx`. Steps that fail are counted and the rest go on; a run in which
-/// every step failed fails (retryable when the API was busy or down).
+/// every step failed fails (retryable when the API was busy or down). A step that bumped a data
+/// version publishes the new one to Redis after its commit ([`crate::catalog::publish_data_version`]).
 pub async fn ingest(
+    services: &Services,
     pool: &PgPool,
     client: &FootballDataClient,
     own: Vec<Step>,
     ctx: &JobContext,
 ) -> Result<WorkDone, JobError> {
     let mut report = IngestReport { run_id: ctx.run_id, ..Default::default() };
-    let retryable = run_steps(pool, client, own, ctx, &mut report).await?;
+    let retryable = run_steps(services, pool, client, own, ctx, &mut report).await?;
     report.api = client.stats().await;
     let complete = report.steps_left == 0 && report.steps_failed == 0;
     let failed = report.steps_left == 0 && report.steps_failed > 0 && report.steps_done == 0;
@@ -317,6 +321,7 @@ pub async fn ingest(
 
 /// Does the steps; answers whether a failed step may succeed on a later run.
 async fn run_steps(
+    services: &Services,
     pool: &PgPool,
     client: &FootballDataClient,
     own: Vec<Step>,
@@ -345,7 +350,12 @@ async fn run_steps(
         }
         let step = &steps[i];
         match do_step(pool, client, step, deadline, &mut resolver, report).await {
-            Ok(()) => report.steps_done += 1,
+            Ok(bumped) => {
+                report.steps_done += 1;
+                if bumped {
+                    crate::catalog::publish_data_version(services).await;
+                }
+            }
             Err(StepError::Fetch(e)) if e.is_deadline() => {
                 tracing::info!(steps_left = steps.len() - i, "ingest: deadline near, stopping; the next run goes on");
                 report.steps_left = (steps.len() - i) as u32;
@@ -381,7 +391,7 @@ async fn do_step(
     deadline: Instant,
     resolver: &mut TeamResolver,
     report: &mut IngestReport,
-) -> Result<(), StepError> {
+) -> Result<bool, StepError> {
     let code = &step.competition;
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(s) = step.season {
@@ -439,7 +449,8 @@ async fn do_step(
     if let Some(v) = changed {
         report.data_versions.insert(code.clone(), v);
     }
-    Ok(())
+    // Whether this step's committed transaction bumped a data version.
+    Ok(changed.is_some())
 }
 
 async fn bump_if(conn: &mut sqlx::PgConnection, code: &str, changed: bool) -> Result<Option<i64>, sqlx::Error> {

@@ -166,10 +166,11 @@ impl MarketView {
     }
 }
 
-/// The opening 1X2 quotes of a match as a statement aggregates them (parallel arrays, one element
-/// per bookmaker with all three prices; NULL arrays when the match has none), as the engine reads
-/// them: what `history::group_odds` makes of the same `match_odds` rows, in the same order (by
-/// the stored bookmaker name, compared as bytes: sorted here, not by the database's collation).
+/// The opening 1X2 quotes of a match as a statement aggregates them from the view
+/// `opening_quotes_1x2` (parallel arrays, one element per bookmaker with all three prices; NULL
+/// arrays when the match has none), as the engine reads them: what `history::group_odds` makes of
+/// the same `match_odds` rows, in the same order (by the stored bookmaker name, compared as bytes:
+/// sorted here, not by the database's collation).
 pub fn opening_quotes(
     bookmakers: Option<Vec<String>>,
     home: Option<Vec<f64>>,
@@ -480,20 +481,10 @@ pub async fn get(services: &Services, user: &AuthUser, id: PredictionId) -> Resu
                    o.draw AS "odds_draw?: Vec<f64>", o.away AS "odds_away?: Vec<f64>"
          FROM predictions p
          CROSS JOIN LATERAL (
-             SELECT array_agg(q.bookmaker) AS bookmakers,
-                    array_agg(q.home) AS home,
-                    array_agg(q.draw) AS draw,
-                    array_agg(q.away) AS away
-             FROM (
-                 SELECT x.bookmaker,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'home'))::float8 AS home,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'draw'))::float8 AS draw,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'away'))::float8 AS away
-                 FROM match_odds x
-                 WHERE $2 AND x.match_id = p.match_id AND x.market = '1x2' AND x.phase = 'opening'
-                 GROUP BY x.bookmaker
-             ) q
-             WHERE q.home IS NOT NULL AND q.draw IS NOT NULL AND q.away IS NOT NULL
+             SELECT array_agg(q.bookmaker) AS bookmakers, array_agg(q.home) AS home,
+                    array_agg(q.draw) AS draw, array_agg(q.away) AS away
+             FROM opening_quotes_1x2 q
+             WHERE $2 AND q.match_id = p.match_id
          ) o
          WHERE p.id = $1"#,
         id.0,
@@ -546,20 +537,10 @@ pub async fn list(services: &Services, user: &AuthUser, query: &PredictionsQuery
              LIMIT $6
          ) p
          CROSS JOIN LATERAL (
-             SELECT array_agg(q.bookmaker) AS bookmakers,
-                    array_agg(q.home) AS home,
-                    array_agg(q.draw) AS draw,
-                    array_agg(q.away) AS away
-             FROM (
-                 SELECT x.bookmaker,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'home'))::float8 AS home,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'draw'))::float8 AS draw,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'away'))::float8 AS away
-                 FROM match_odds x
-                 WHERE $7 AND x.match_id = p.match_id AND x.market = '1x2' AND x.phase = 'opening'
-                 GROUP BY x.bookmaker
-             ) q
-             WHERE q.home IS NOT NULL AND q.draw IS NOT NULL AND q.away IS NOT NULL
+             SELECT array_agg(q.bookmaker) AS bookmakers, array_agg(q.home) AS home,
+                    array_agg(q.draw) AS draw, array_agg(q.away) AS away
+             FROM opening_quotes_1x2 q
+             WHERE $7 AND q.match_id = p.match_id
          ) o
          ORDER BY p.created_at DESC, p.id DESC"#,
         user.id.0,

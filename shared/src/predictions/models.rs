@@ -100,8 +100,8 @@ struct ContextRow {
 pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchContext>, ApiError> {
     // Aggregates and functions have no nullability the macro can see: `!` says which are never null,
     // `?` that the active ml_model version (a LEFT JOIN) and the odds (no quote: NULL arrays) may be
-    // missing. The opening quotes: one element per bookmaker with all three prices (the primary
-    // key makes each price unique), put in bookmaker order by `opening_quotes`.
+    // missing. The opening quotes: one element per bookmaker with all three prices (the view
+    // `opening_quotes_1x2`, shared with `get` and `list`), put in bookmaker order by `opening_quotes`.
     let row = sqlx::query_as!(
         ContextRow,
         r#"SELECT m.id AS match_id, m.competition_id, m.kickoff_at, ht.name AS home_name, at.name AS away_name,
@@ -123,20 +123,10 @@ pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchC
              WHERE p.competition_id = m.competition_id AND p.kickoff_at < m.kickoff_at AND p.status = 'FINISHED'
          ) h
          CROSS JOIN LATERAL (
-             SELECT array_agg(q.bookmaker) AS bookmakers,
-                    array_agg(q.home) AS home,
-                    array_agg(q.draw) AS draw,
-                    array_agg(q.away) AS away
-             FROM (
-                 SELECT x.bookmaker,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'home'))::float8 AS home,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'draw'))::float8 AS draw,
-                        (MAX(x.price) FILTER (WHERE x.outcome = 'away'))::float8 AS away
-                 FROM match_odds x
-                 WHERE x.match_id = m.id AND x.market = '1x2' AND x.phase = 'opening'
-                 GROUP BY x.bookmaker
-             ) q
-             WHERE q.home IS NOT NULL AND q.draw IS NOT NULL AND q.away IS NOT NULL
+             SELECT array_agg(q.bookmaker) AS bookmakers, array_agg(q.home) AS home,
+                    array_agg(q.draw) AS draw, array_agg(q.away) AS away
+             FROM opening_quotes_1x2 q
+             WHERE q.match_id = m.id
          ) o
          LEFT JOIN model_versions mv ON mv.strategy_type = 'ml_model' AND mv.is_active
          WHERE m.id = $1"#,
