@@ -158,7 +158,9 @@ emulator_up() {
     log "AWS emulator: already running on $port"
   else
     port="$(free_port)"; echo "$port" > "$port_file"
-    nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$STATE/moto/moto.log" 2>&1 &
+    # moto, one request at a time: DynamoDB applies a conditional write atomically, moto_server does not
+    # (infra/local/aws_emulator.py says why that matters here).
+    nohup "$VENV/bin/python" "$ROOT/infra/local/aws_emulator.py" 127.0.0.1 "$port" >"$STATE/moto/moto.log" 2>&1 &
     echo $! > "$STATE/moto/moto.pid"
     for _ in $(seq 100); do [[ -n "$(port_open 127.0.0.1 "$port")" ]] && break; sleep 0.1; done
     [[ -n "$(port_open 127.0.0.1 "$port")" ]] || die "the AWS emulator did not start (see .local/moto/moto.log)"
