@@ -9,7 +9,7 @@ use super::data::{MatchRecord, Outcome};
 use super::error::EngineError;
 use super::grid::Prediction;
 use super::metrics::{ScoreSums, rps};
-use super::{EngineConfig, FittedModel, MlArtifact, Strategy};
+use super::{EngineConfig, FittedModel, MlArtifact, Strategy, WarmStart};
 
 /// One predicted match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,11 +79,13 @@ pub fn run_backtest_with_progress(
     order.sort_by_key(|m| m.kickoff());
 
     let mut rows = Vec::with_capacity(order.len());
+    // Each date's fit continues from the previous one's (the same predictions as a cold fit).
+    let mut warm = WarmStart::default();
     let mut i = 0;
     while i < order.len() {
         let date = order[i].date;
         let as_of = date.and_time(NaiveTime::MIN);
-        let model = FittedModel::fit(strategy, &all, as_of, config, ml_artifact)?;
+        let model = FittedModel::fit_warm(strategy, &all, as_of, config, ml_artifact, &mut warm)?;
         while i < order.len() && order[i].date == date {
             let m = order[i];
             // The match's own odds as they were before kick-off (only `market` reads them).

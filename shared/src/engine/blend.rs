@@ -164,9 +164,19 @@ impl BlendedModel {
         as_of: NaiveDateTime,
         artifact: &MlArtifact,
     ) -> Result<Self, EngineError> {
+        Self::fit_sorted_warm(matches, as_of, artifact, &mut super::WarmStart::default())
+    }
+
+    /// [`Self::fit_sorted`] with the model's features fitted warm ([`MlModel::fit_sorted_warm`]).
+    pub fn fit_sorted_warm<'a>(
+        matches: &[&'a MatchRecord],
+        as_of: NaiveDateTime,
+        artifact: &MlArtifact,
+        warm: &mut super::WarmStart<'a>,
+    ) -> Result<Self, EngineError> {
         Ok(BlendedModel {
             model_version: format!("{MARKET_VERSION}+{}", artifact.model_version),
-            base: MlModel::fit_sorted(matches, as_of, artifact)?,
+            base: MlModel::fit_sorted_warm(matches, as_of, artifact, warm)?,
             blend: artifact.blend_for(matches.last().and_then(|m| m.competition.as_deref())),
         })
     }

@@ -86,6 +86,58 @@ pub struct DcParams {
     pub iterations: u32,
 }
 
+/// The parameters of the previous fit, by team, to start the next fit from (a rolling backtest
+/// refits at every match date on a history that changed by a few matches): see
+/// [`DixonColesModel::fit_sorted_warm`]. Empty: the cold start.
+#[derive(Debug, Clone, Default)]
+pub struct DcWarmStart {
+    /// Sorted team names of the previous fit.
+    teams: Vec<String>,
+    /// Its first-pass (league-mean prior) parameters, in the order of `teams`.
+    params: Option<DcParams>,
+    /// Its promoted-team offset from the league mean: where a new team starts.
+    unknown: (f64, f64),
+}
+
+impl DcWarmStart {
+    /// The starting point for a fit on sorted `teams`: each known team's previous strength, a new
+    /// team at the previous promoted-team strength (None without a previous fit).
+    fn start_for(&self, teams: &[String]) -> Option<DcParams> {
+        let p = self.params.as_ref()?;
+        let k = p.attack.len() as f64;
+        let ma = p.attack.iter().sum::<f64>() / k;
+        let md = p.defence.iter().sum::<f64>() / k;
+        let (mut attack, mut defence) = (Vec::with_capacity(teams.len()), Vec::with_capacity(teams.len()));
+        for t in teams {
+            let (a, d) = match self.teams.binary_search(t) {
+                Ok(i) => (p.attack[i], p.defence[i]),
+                Err(_) => (ma + self.unknown.0, md + self.unknown.1),
+            };
+            attack.push(a);
+            defence.push(d);
+        }
+        let start = DcParams {
+            attack,
+            defence,
+            home_advantage: p.home_advantage,
+            rho: p.rho,
+            log_likelihood: 0.0,
+            iterations: 0,
+        };
+        let finite = start.attack.iter().chain(&start.defence).all(|x| x.is_finite())
+            && start.home_advantage.is_finite()
+            && start.rho.is_finite();
+        finite.then_some(start)
+    }
+
+    fn keep(&mut self, teams: &[String], params: &DcParams, unknown: (f64, f64)) {
+        self.teams.clear();
+        self.teams.extend_from_slice(teams);
+        self.params = Some(params.clone());
+        self.unknown = unknown;
+    }
+}
+
 /// Penalty weight on `sum(attack)^2` that removes the identifiability direction.
 const SUM_PENALTY: f64 = 1.0;
 
@@ -673,6 +725,20 @@ impl DixonColesModel {
         as_of: NaiveDateTime,
         config: &DixonColesConfig,
     ) -> Result<Self, EngineError> {
+        Self::fit_sorted_warm(matches, as_of, config, &mut DcWarmStart::default())
+    }
+
+    /// [`Self::fit_sorted`] starting the optimiser from the parameters of the previous fit kept
+    /// in `warm` (a rolling backtest's previous match date), and leaving this fit's there. The
+    /// optimum is the same to the optimiser's tolerance; from a nearby start it takes a fraction
+    /// of the iterations. A start that fails falls back to the cold start. Only fits with a
+    /// league-mean prior (`prior_strength` > 0) start warm (see below).
+    pub fn fit_sorted_warm(
+        matches: &[&MatchRecord],
+        as_of: NaiveDateTime,
+        config: &DixonColesConfig,
+        warm: &mut DcWarmStart,
+    ) -> Result<Self, EngineError> {
         let (teams, data) = build_data(matches, as_of, config.xi, config.window_days, config.shots_weight);
         let n = teams.len();
         if n < 2 || data.weights.iter().sum::<f64>() < 1e-9 {
@@ -682,6 +748,20 @@ impl DixonColesModel {
         }
         let (promoted, established) = promoted_flags(matches, &teams, config);
         let options = FitOptions::default();
+        // Only a penalised fit starts warm: its optimum is unique and well conditioned. Plain
+        // maximum likelihood (`prior_strength` 0, ml_model's features) has no finite optimum
+        // when a team has not scored (or conceded) in the matches fitted on, say a promoted
+        // team's first match, and where Newton's method stops on that ridge depends on where it
+        // started: a warm start moved such predictions by up to 0.04 in an EPL backtest.
+        let warm = (config.prior_strength > 0.0).then_some(warm);
+        let start = warm.as_ref().and_then(|w| w.start_for(&teams));
+        // From the warm start when there is one; from the cold start when that fails.
+        let fit = |prior: Option<&DcPrior>| match start.as_ref() {
+            Some(s) => {
+                fit_params(&data, prior, Some(s), &options).or_else(|_| fit_params(&data, prior, None, &options))
+            }
+            None => fit_params(&data, prior, None, &options),
+        };
 
         // Pass 1: the league-mean prior only. Without one (plain maximum likelihood) the fit
         // falls back to the minimal prior when the MLE does not exist (a team that never scored).
@@ -691,14 +771,17 @@ impl DixonColesModel {
             defence_mean: vec![0.0; n],
         };
         let first = if config.prior_strength > 0.0 {
-            fit_params(&data, Some(&prior), None, &options)?
+            fit(Some(&prior))?
         } else {
-            match fit_params(&data, None, None, &options) {
+            match fit(None) {
                 Ok(p) => p,
                 Err(_) => fit_params(&data, Some(&prior), None, &options)?,
             }
         };
         let unknown = weakest_offset(&first, &established, config.promoted_reference_teams);
+        if let Some(w) = warm {
+            w.keep(&teams, &first, unknown);
+        }
         // Pass 2: promoted teams pulled towards the weakest established teams.
         let params = if config.promoted_prior_strength > 0.0 && promoted.iter().any(|&p| p) {
             for i in (0..n).filter(|&i| promoted[i]) {
@@ -914,6 +997,47 @@ mod tests {
         let pred = model.predict("A", "D");
         assert!((pred.p_home + pred.p_draw + pred.p_away - 1.0).abs() < 1e-12);
         assert!(pred.p_home > pred.p_away);
+    }
+
+    #[test]
+    fn a_warm_start_reaches_the_same_optimum_in_fewer_iterations() {
+        let hist = tiny_league();
+        let refs: Vec<&MatchRecord> = hist.iter().collect();
+        let config = DixonColesConfig::default();
+        // The previous date's fit: all but the last four matches.
+        let mut warm = DcWarmStart::default();
+        let earlier =
+            DixonColesModel::fit_sorted_warm(&refs[..refs.len() - 4], day(60), &config, &mut warm).expect("fit");
+        assert!(warm.params.is_some());
+        let (teams, data) = build_data(&refs, day(70), config.xi, None, config.shots_weight);
+        let n = teams.len();
+        let prior =
+            DcPrior { strength: vec![config.prior_strength; n], attack_mean: vec![0.0; n], defence_mean: vec![0.0; n] };
+        let start = warm.start_for(&teams).expect("start");
+        let cold = fit_params(&data, Some(&prior), None, &FitOptions::default()).expect("cold");
+        let hot = fit_params(&data, Some(&prior), Some(&start), &FitOptions::default()).expect("warm");
+        assert!(hot.iterations < cold.iterations, "{} vs {}", hot.iterations, cold.iterations);
+        for (a, b) in cold.attack.iter().chain(&cold.defence).zip(hot.attack.iter().chain(&hot.defence)) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        // The model: the same to the tolerance.
+        let later = DixonColesModel::fit_sorted_warm(&refs, day(70), &config, &mut warm).expect("fit");
+        let again = DixonColesModel::fit_sorted(&refs, day(70), &config).expect("fit");
+        for (a, b) in later.teams.iter().zip(&again.teams) {
+            assert!((a.attack - b.attack).abs() < 1e-9 && (a.defence - b.defence).abs() < 1e-9, "{a:?} {b:?}");
+        }
+        assert_ne!(earlier.teams, later.teams);
+        // A team the previous fit did not have starts at the promoted-team strength.
+        let with_new: Vec<String> = ["A", "B", "C", "D", "Newcomers"].iter().map(|s| s.to_string()).collect();
+        let s = warm.start_for(&with_new).expect("start");
+        let p = warm.params.as_ref().expect("params");
+        let ma = p.attack.iter().sum::<f64>() / 4.0;
+        assert!((s.attack[4] - (ma + warm.unknown.0)).abs() < 1e-12);
+        assert_eq!(s.attack[..4], p.attack[..]);
+        // A plain maximum-likelihood fit starts cold and leaves nothing behind.
+        let mut unused = DcWarmStart::default();
+        DixonColesModel::fit_sorted_warm(&refs, day(70), &DixonColesConfig::plain_mle(0.0), &mut unused).expect("fit");
+        assert!(unused.params.is_none());
     }
 
     #[test]

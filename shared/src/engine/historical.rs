@@ -38,7 +38,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use super::data::{MatchRecord, days_between, history_before};
-use super::dixon_coles::{DixonColesConfig, DixonColesModel};
+use super::dixon_coles::{DcWarmStart, DixonColesConfig, DixonColesModel};
 use super::error::EngineError;
 use super::grid::{DEFAULT_MAX_GOALS, Prediction, ScoreGrid};
 use super::regression::{Design, OrderedLogit, PoissonRegression};
@@ -714,6 +714,7 @@ pub struct BatchPrior {
 pub const HISTORICAL_VERSION: &str = "historical-elo-ologit-2";
 
 /// Pre-match covariates and results of a chronological history, as the Elo pass sees them.
+#[derive(Debug, Clone)]
 pub struct HistoricalSamples {
     pub design: Design,
     pub outcomes: Vec<super::data::Outcome>,
@@ -722,39 +723,126 @@ pub struct HistoricalSamples {
     pub kickoffs: Vec<NaiveDateTime>,
 }
 
+impl HistoricalSamples {
+    fn new() -> Self {
+        HistoricalSamples {
+            design: Design::new(N_COVARIATES),
+            outcomes: Vec::new(),
+            home_goals: Vec::new(),
+            away_goals: Vec::new(),
+            kickoffs: Vec::new(),
+        }
+    }
+
+    /// The samples from index `from` on.
+    fn tail(&self, from: usize) -> HistoricalSamples {
+        let from = from.min(self.outcomes.len());
+        HistoricalSamples {
+            design: Design {
+                n_features: self.design.n_features,
+                x: self.design.x[from * self.design.n_features..].to_vec(),
+            },
+            outcomes: self.outcomes[from..].to_vec(),
+            home_goals: self.home_goals[from..].to_vec(),
+            away_goals: self.away_goals[from..].to_vec(),
+            kickoffs: self.kickoffs[from..].to_vec(),
+        }
+    }
+}
+
+/// The Elo pass carried from one fit to the next (a rolling backtest refits at every match date
+/// on a history that only grows at its end): the tracker after the matches seen so far and the
+/// pre-match covariates of every one of them. [`EloWarmStart::advance`] continues the pass over
+/// the new matches only. The pass is a pure function of the chronological history (each update
+/// reads the tracker and the match alone; covariates are taken at the match's own kick-off, never
+/// at the fit's date), so the state is the very one a replay from the start reaches, bit for bit.
+/// When the history is not an extension of what was seen (other matches, another order, other
+/// settings) it starts again from scratch. The borrow of the matches (`'a`) keeps them alive and
+/// unchanged while the state refers to them, so identity of the references is identity of the
+/// matches.
+#[derive(Debug, Clone, Default)]
+pub struct EloWarmStart<'a> {
+    state: Option<EloState<'a>>,
+}
+
+#[derive(Debug, Clone)]
+struct EloState<'a> {
+    /// The settings of the pass (the burn-in, which only selects samples, set to 0).
+    config: HistoricalConfig,
+    /// Whether covariates are collected (the `historical` fit needs them, ml_model's ratings not).
+    collect: bool,
+    seen: Vec<&'a MatchRecord>,
+    tracker: EloTracker,
+    /// Covariates of every seen match (empty unless `collect`).
+    samples: HistoricalSamples,
+}
+
+impl<'a> EloWarmStart<'a> {
+    /// Brings the pass up to the end of chronological `matches` and returns its tracker and the
+    /// covariates of all of them (from the first match; the caller applies its burn-in).
+    pub fn advance(
+        &mut self,
+        matches: &[&'a MatchRecord],
+        config: &HistoricalConfig,
+        collect: bool,
+    ) -> (&EloTracker, &HistoricalSamples) {
+        let key = HistoricalConfig { burn_in_matches: 0, ..config.clone() };
+        let reusable = self.state.as_ref().is_some_and(|s| {
+            s.config == key
+                && s.collect == collect
+                && s.seen.len() <= matches.len()
+                && s.seen.iter().zip(matches).all(|(a, b)| std::ptr::eq(*a, *b))
+        });
+        if !reusable {
+            self.state = None;
+        }
+        let st = self.state.get_or_insert_with(|| EloState {
+            tracker: EloTracker::new(&key),
+            config: key,
+            collect,
+            seen: Vec::with_capacity(matches.len()),
+            samples: HistoricalSamples::new(),
+        });
+        for m in &matches[st.seen.len()..] {
+            if collect {
+                let s = &mut st.samples;
+                let f = st.tracker.features(&m.home, &m.away, m.kickoff(), st.config.h2h_days);
+                s.design.push(&f);
+                s.outcomes.push(m.outcome());
+                s.home_goals.push(m.home_goals as f64);
+                s.away_goals.push(m.away_goals as f64);
+                s.kickoffs.push(m.kickoff());
+            }
+            st.tracker.update(m);
+            st.seen.push(m);
+        }
+        (&st.tracker, &st.samples)
+    }
+}
+
 /// Ratings, form and head-to-head at `as_of` after the Elo pass over chronological `matches`
 /// (all known before `as_of`).
 pub fn rating_snapshot(matches: &[&MatchRecord], as_of: NaiveDateTime, config: &HistoricalConfig) -> RatingSnapshot {
-    let mut tracker = EloTracker::new(config);
-    for m in matches {
-        tracker.update(m);
-    }
-    RatingSnapshot::from_tracker(&tracker, as_of, config.h2h_days)
+    rating_snapshot_warm(matches, as_of, config, &mut EloWarmStart::default())
+}
+
+/// [`rating_snapshot`], continuing the Elo pass of `warm` (see [`EloWarmStart`]).
+pub fn rating_snapshot_warm<'a>(
+    matches: &[&'a MatchRecord],
+    as_of: NaiveDateTime,
+    config: &HistoricalConfig,
+    warm: &mut EloWarmStart<'a>,
+) -> RatingSnapshot {
+    let (tracker, _) = warm.advance(matches, config, false);
+    RatingSnapshot::from_tracker(tracker, as_of, config.h2h_days)
 }
 
 /// Runs the Elo pass over chronological `matches`, collecting pre-match covariates of the matches
 /// after the burn-in, and returns the tracker at the end.
 pub fn elo_pass(matches: &[&MatchRecord], config: &HistoricalConfig) -> (EloTracker, HistoricalSamples) {
-    let mut tracker = EloTracker::new(config);
-    let mut s = HistoricalSamples {
-        design: Design::new(N_COVARIATES),
-        outcomes: Vec::new(),
-        home_goals: Vec::new(),
-        away_goals: Vec::new(),
-        kickoffs: Vec::new(),
-    };
-    for (i, m) in matches.iter().enumerate() {
-        if i >= config.burn_in_matches {
-            let f = tracker.features(&m.home, &m.away, m.kickoff(), config.h2h_days);
-            s.design.push(&f);
-            s.outcomes.push(m.outcome());
-            s.home_goals.push(m.home_goals as f64);
-            s.away_goals.push(m.away_goals as f64);
-            s.kickoffs.push(m.kickoff());
-        }
-        tracker.update(m);
-    }
-    (tracker, s)
+    let mut warm = EloWarmStart::default();
+    let (tracker, samples) = warm.advance(matches, config, true);
+    (tracker.clone(), samples.tail(config.burn_in_matches))
 }
 
 impl HistoricalModel {
@@ -790,10 +878,26 @@ impl HistoricalModel {
         config: &HistoricalConfig,
         batch: &DixonColesConfig,
     ) -> Result<Self, EngineError> {
+        Self::fit_sorted_warm(matches, as_of, config, batch, &mut EloWarmStart::default(), &mut DcWarmStart::default())
+    }
+
+    /// [`Self::fit_sorted_with_batch`] in a rolling backtest: the Elo pass continues from `elo`
+    /// over the new matches only (the same numbers as a replay from the start) and the batch
+    /// Dixon-Coles fit starts from the previous fit's parameters (`dc`; the same optimum to the
+    /// optimiser's tolerance).
+    pub fn fit_sorted_warm<'a>(
+        matches: &[&'a MatchRecord],
+        as_of: NaiveDateTime,
+        config: &HistoricalConfig,
+        batch: &DixonColesConfig,
+        elo: &mut EloWarmStart<'a>,
+        dc: &mut DcWarmStart,
+    ) -> Result<Self, EngineError> {
         // With a short history, shorten the burn-in so something is left to learn from.
-        let mut cfg = config.clone();
-        cfg.burn_in_matches = cfg.burn_in_matches.min(matches.len() / 2);
-        let (tracker, samples) = elo_pass(matches, &cfg);
+        let burn_in = config.burn_in_matches.min(matches.len() / 2);
+        let (tracker, all_samples) = elo.advance(matches, config, true);
+        let ratings = RatingSnapshot::from_tracker(tracker, as_of, config.h2h_days);
+        let samples = all_samples.tail(burn_in);
         // Every fit is pulled towards the league prior, worth `prior_matches` matches: with no
         // history at all it is the prior.
         let prior = LeaguePrior::builtin();
@@ -819,7 +923,7 @@ impl HistoricalModel {
 
         // Without a usable batch fit (no history yet), the Elo model alone, as before.
         let batch = (config.batch_matches > 0.0 && !matches.is_empty())
-            .then(|| DixonColesModel::fit_sorted(matches, as_of, batch).ok())
+            .then(|| DixonColesModel::fit_sorted_warm(matches, as_of, batch, dc).ok())
             .flatten()
             .map(|model| BatchPrior {
                 weight: config.batch_matches / (config.batch_matches + matches.len() as f64),
@@ -832,7 +936,7 @@ impl HistoricalModel {
         Ok(HistoricalModel {
             model_version,
             as_of,
-            ratings: RatingSnapshot::from_tracker(&tracker, as_of, config.h2h_days),
+            ratings,
             outcome_model,
             goals_home,
             goals_away,

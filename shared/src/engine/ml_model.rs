@@ -31,12 +31,13 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::WarmStart;
 use super::blend::{BlendRow, MarketBlend};
 use super::data::{MatchRecord, Odds1x2, Outcome, days_between, history_before};
 use super::dixon_coles::{DixonColesConfig, DixonColesModel};
 use super::error::EngineError;
 use super::grid::{Prediction, ScoreGrid};
-use super::historical::{HistoricalConfig, RatingSnapshot, rating_snapshot};
+use super::historical::{HistoricalConfig, RatingSnapshot, rating_snapshot_warm};
 use super::market::{MarketConfig, MarketModel};
 use super::regression::{Design, MultinomialLogit};
 
@@ -122,11 +123,22 @@ fn logit(p: f64) -> f64 {
 impl FeatureState {
     /// Fits every feature source on chronological `matches` known before `as_of`.
     pub fn fit(matches: &[&MatchRecord], as_of: NaiveDateTime, config: &FeatureConfig) -> Result<Self, EngineError> {
+        Self::fit_warm(matches, as_of, config, &mut WarmStart::default())
+    }
+
+    /// [`Self::fit`] in a rolling backtest: both Dixon-Coles fits start from the previous date's
+    /// parameters and the rating pass continues over the new matches only ([`WarmStart`]).
+    pub fn fit_warm<'a>(
+        matches: &[&'a MatchRecord],
+        as_of: NaiveDateTime,
+        config: &FeatureConfig,
+        warm: &mut WarmStart<'a>,
+    ) -> Result<Self, EngineError> {
         Ok(FeatureState {
             as_of,
-            dc_long: DixonColesModel::fit_sorted(matches, as_of, &config.dc_long)?,
-            dc_short: DixonColesModel::fit_sorted(matches, as_of, &config.dc_short)?,
-            ratings: rating_snapshot(matches, as_of, &config.ratings),
+            dc_long: DixonColesModel::fit_sorted_warm(matches, as_of, &config.dc_long, &mut warm.dc_long)?,
+            dc_short: DixonColesModel::fit_sorted_warm(matches, as_of, &config.dc_short, &mut warm.dc_short)?,
+            ratings: rating_snapshot_warm(matches, as_of, &config.ratings, &mut warm.elo),
             market: MarketModel::fit(matches, as_of, &config.market),
         })
     }
@@ -720,6 +732,16 @@ impl MlModel {
         as_of: NaiveDateTime,
         artifact: &MlArtifact,
     ) -> Result<Self, EngineError> {
+        Self::fit_sorted_warm(matches, as_of, artifact, &mut WarmStart::default())
+    }
+
+    /// [`Self::fit_sorted`] with the features fitted warm ([`FeatureState::fit_warm`]).
+    pub fn fit_sorted_warm<'a>(
+        matches: &[&'a MatchRecord],
+        as_of: NaiveDateTime,
+        artifact: &MlArtifact,
+        warm: &mut WarmStart<'a>,
+    ) -> Result<Self, EngineError> {
         if artifact.trained_until >= as_of {
             return Err(EngineError::Artifact(format!(
                 "trained on matches up to {}, not before {as_of}: it would leak later results",
@@ -729,7 +751,7 @@ impl MlModel {
         Ok(MlModel {
             model_version: artifact.model_version.clone(),
             as_of,
-            state: FeatureState::fit(matches, as_of, &artifact.features)?,
+            state: FeatureState::fit_warm(matches, as_of, &artifact.features, warm)?,
             market_head: artifact.market_head.clone(),
             base_head: artifact.base_head.clone(),
         })

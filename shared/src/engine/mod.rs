@@ -73,10 +73,10 @@ use serde::{Deserialize, Serialize};
 pub use blend::{BlendedModel, MarketBlend};
 pub use data::{MatchRecord, Odds1x2, Outcome};
 pub use devig::Devig;
-pub use dixon_coles::{DixonColesConfig, DixonColesModel};
+pub use dixon_coles::{DcWarmStart, DixonColesConfig, DixonColesModel};
 pub use error::EngineError;
 pub use grid::{Prediction, ScoreGrid};
-pub use historical::{HistoricalConfig, HistoricalModel};
+pub use historical::{EloWarmStart, HistoricalConfig, HistoricalModel};
 pub use ml_model::{MlArtifact, MlModel, MlTrainConfig};
 pub use teams::TeamAliases;
 
@@ -136,6 +136,26 @@ pub struct EngineConfig {
     pub historical: HistoricalConfig,
 }
 
+/// What one fit of a rolling backtest leaves for the next (the history grows by the matches of
+/// one date between two fits): the Elo/goal/shots-on-target rating pass, continued over the new
+/// matches only (exactly the numbers of a replay from the start), and the parameters of the
+/// penalised Dixon-Coles fits (statistical, historical's batch fit), which the next fit starts
+/// its optimiser from (the same optimum to the optimiser's tolerance, in a fraction of the
+/// iterations; ml_model's two feature fits are plain maximum likelihood and start cold, see
+/// [`DixonColesModel::fit_sorted_warm`]). Used by [`FittedModel::fit_warm`]; the service and
+/// training fit cold ([`FittedModel::fit`]). `'a`: the borrow of the history the rating pass has
+/// read.
+#[derive(Debug, Clone, Default)]
+pub struct WarmStart<'a> {
+    pub(crate) elo: EloWarmStart<'a>,
+    /// statistical's fit, or historical's batch fit.
+    pub(crate) dc: DcWarmStart,
+    /// ml_model's (and market's) two Dixon-Coles features (used when their settings have a
+    /// league-mean prior; the built-in ones have none).
+    pub(crate) dc_long: DcWarmStart,
+    pub(crate) dc_short: DcWarmStart,
+}
+
 /// A fitted model of any strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "strategy", rename_all = "snake_case")]
@@ -156,24 +176,42 @@ impl FittedModel {
         config: &EngineConfig,
         ml_artifact: Option<&MlArtifact>,
     ) -> Result<Self, EngineError> {
+        Self::fit_warm(strategy, history, as_of, config, ml_artifact, &mut WarmStart::default())
+    }
+
+    /// [`Self::fit`] continuing from the previous fit's `warm` state and leaving this fit's there
+    /// (a rolling backtest: the same predictions as the cold fit, see [`WarmStart`]).
+    pub fn fit_warm<'a>(
+        strategy: Strategy,
+        history: &'a [MatchRecord],
+        as_of: NaiveDateTime,
+        config: &EngineConfig,
+        ml_artifact: Option<&MlArtifact>,
+        warm: &mut WarmStart<'a>,
+    ) -> Result<Self, EngineError> {
         let matches = data::history_before(history, as_of);
         Ok(match strategy {
-            Strategy::Statistical => {
-                FittedModel::Statistical(DixonColesModel::fit_sorted(&matches, as_of, &config.statistical)?)
-            }
-            Strategy::Historical => FittedModel::Historical(Box::new(HistoricalModel::fit_sorted_with_batch(
+            Strategy::Statistical => FittedModel::Statistical(DixonColesModel::fit_sorted_warm(
+                &matches,
+                as_of,
+                &config.statistical,
+                &mut warm.dc,
+            )?),
+            Strategy::Historical => FittedModel::Historical(Box::new(HistoricalModel::fit_sorted_warm(
                 &matches,
                 as_of,
                 &config.historical,
                 &config.statistical,
+                &mut warm.elo,
+                &mut warm.dc,
             )?)),
             Strategy::MlModel => {
                 let artifact = ml_artifact.ok_or(EngineError::MissingArtifact)?;
-                FittedModel::MlModel(Box::new(MlModel::fit_sorted(&matches, as_of, artifact)?))
+                FittedModel::MlModel(Box::new(MlModel::fit_sorted_warm(&matches, as_of, artifact, warm)?))
             }
             Strategy::Market => {
                 let artifact = ml_artifact.ok_or(EngineError::MissingArtifact)?;
-                FittedModel::Market(Box::new(BlendedModel::fit_sorted(&matches, as_of, artifact)?))
+                FittedModel::Market(Box::new(BlendedModel::fit_sorted_warm(&matches, as_of, artifact, warm)?))
             }
         })
     }
