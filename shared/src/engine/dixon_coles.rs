@@ -1004,10 +1004,10 @@ mod tests {
         let hist = tiny_league();
         let refs: Vec<&MatchRecord> = hist.iter().collect();
         let config = DixonColesConfig::default();
-        // The previous date's fit: all but the last four matches.
+        // The previous date's fit: all but the last match, a day earlier.
         let mut warm = DcWarmStart::default();
         let earlier =
-            DixonColesModel::fit_sorted_warm(&refs[..refs.len() - 4], day(60), &config, &mut warm).expect("fit");
+            DixonColesModel::fit_sorted_warm(&refs[..refs.len() - 1], day(69), &config, &mut warm).expect("fit");
         assert!(warm.params.is_some());
         let (teams, data) = build_data(&refs, day(70), config.xi, None, config.shots_weight);
         let n = teams.len();

@@ -444,9 +444,7 @@ fn league_with_a_new_team() -> Vec<MatchRecord> {
 
 fn assert_close(a: &Prediction, b: &Prediction, tol: f64, what: &str) {
     let (pa, pb) = (a.probabilities(), b.probabilities());
-    for k in 0..3 {
-        assert!((pa[k] - pb[k]).abs() < tol, "{what}: {pa:?} vs {pb:?}");
-    }
+    assert!(pa.iter().zip(&pb).all(|(x, y)| (x - y).abs() < tol), "{what}: {pa:?} vs {pb:?}");
     assert!((a.expected_goals_home - b.expected_goals_home).abs() < tol, "{what}");
     assert!((a.expected_goals_away - b.expected_goals_away).abs() < tol, "{what}");
     assert_eq!(a.model_version, b.model_version, "{what}");
