@@ -207,13 +207,14 @@ async fn a_warm_request_does_not_refit_and_a_new_result_does() {
     assert_eq!(cold.fits(), 0);
     assert!(res.headers["server-timing"].to_str().unwrap().contains("desc=\"redis\""));
 
-    // A new result before kick-off changes the data version: the next request refits.
+    // A new result before kick-off, published as a writer does: the next request refits.
     sqlx::query(
         "UPDATE matches SET home_goals = home_goals + 3 WHERE id = (SELECT id FROM matches WHERE status = 'FINISHED' ORDER BY kickoff_at DESC, id LIMIT 1)",
     )
     .execute(&db.pool)
     .await
     .unwrap();
+    bump_and_publish(&services, &db).await;
     let res = post(&router, &user, body, None).await;
     assert_eq!(res.status, 201);
     assert_eq!(models.fits(), 2);
@@ -301,7 +302,155 @@ async fn predictions_work_while_redis_is_down() {
         post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"}), None).await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_prediction(&res.body, m, "statistical");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(ctx_desc(&res), "miss");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    // Nothing cached anywhere but in this process: the second is read from PostgreSQL as well.
+    let started = std::time::Instant::now();
+    let res =
+        post(&router, &user, json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"}), None).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(ctx_desc(&res), "miss");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+/// What a writer (ingestion, import) does after changing data: bump the data version of every
+/// competition in a transaction, commit, then publish the version to Redis.
+async fn bump_and_publish(services: &Services, db: &TestDatabase) {
+    let mut tx = db.pool.begin().await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM competitions").fetch_all(&mut *tx).await.unwrap();
+    for id in ids {
+        shared::ingest::store::bump_data_version(&mut tx, id).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    shared::catalog::publish_data_version(services).await;
+}
+
+fn ctx_desc(res: &TestResponse) -> String {
+    let timing = res.headers["server-timing"].to_str().unwrap();
+    let ctx = timing.split(", ").find(|e| e.starts_with("ctx;")).unwrap_or_else(|| panic!("{timing}"));
+    ctx.rsplit("desc=").next().unwrap().trim_matches('"').to_string()
+}
+
+#[tokio::test]
+async fn a_warm_prediction_reads_no_table_but_inserts_and_a_published_change_is_seen_at_once() {
+    let db = seeded().await;
+    // A pool of its own with a short statement timeout: a statement that waits for the lock below
+    // fails in 300 ms (a 503) instead of hanging.
+    let mut config = config(&db.url, &test_support::redis_url());
+    config.database.statement_timeout = std::time::Duration::from_millis(300);
+    let services = Services::new(config);
+    let user = token(&services, &db, "test_user").await;
+    let router = predictions::router(services.clone());
+    let m = upcoming_match(&db).await;
+    let body = json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"});
+
+    let first = post(&router, &user, body.clone(), None).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(ctx_desc(&first), "miss");
+    // The model is warm now; the context is in Redis for 5 s (refilled if the fit took longer).
+    let _ = post(&router, &user, body.clone(), None).await;
+
+    // `competitions` locked: the context statement (and the data version's) would wait for it and
+    // time out; a warm prediction answers from Redis, and its INSERT (whose foreign keys read
+    // `matches` and `users`, not `competitions`) is its only statement.
+    let mut lock = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE competitions IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let warm = post(&router, &user, body.clone(), None).await;
+    assert_eq!(warm.status, 201, "{}", warm.text);
+    assert_eq!(ctx_desc(&warm), "hit");
+    assert_eq!(warm.body["market"], first.body["market"]);
+    assert_eq!(warm.body["probabilities"], first.body["probabilities"]);
+    // Another match has no cached context: it must read PostgreSQL, and waits for the lock.
+    let other: i64 = sqlx::query_scalar("SELECT id FROM matches WHERE status = 'TIMED' AND id <> $1 LIMIT 1")
+        .bind(m)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let res =
+        post(&router, &user, json!({"match_id": format!("match_{other}"), "strategy_type": "statistical"}), None).await;
+    assert_eq!(res.status, 503, "{}", res.text);
+    lock.rollback().await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM predictions").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(rows, 3, "the warm prediction was stored");
+
+    // New opening odds, published as a writer does: the next prediction reads the new context.
+    set_odds(
+        &db,
+        m,
+        &[
+            ("pinnacle", "1x2", "opening", "home", 1.50),
+            ("pinnacle", "1x2", "opening", "draw", 4.20),
+            ("pinnacle", "1x2", "opening", "away", 7.00),
+        ],
+    )
+    .await;
+    bump_and_publish(&services, &db).await;
+    let res = post(&router, &user, body.clone(), None).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(ctx_desc(&res), "miss");
+    assert_eq!(res.body["market"]["bookmaker"], "pinnacle", "{}", res.text);
+    assert_eq!(res.body["market"]["odds"]["home"], 1.5, "{}", res.text);
+    let again = post(&router, &user, body.clone(), None).await;
+    assert_eq!(ctx_desc(&again), "hit");
+    assert_eq!(again.body["market"], res.body["market"]);
+
+    // A new result, published: the context (its history checksum) and so the model change.
+    sqlx::query(
+        "UPDATE matches SET home_goals = home_goals + 4 WHERE id = (SELECT id FROM matches WHERE status = 'FINISHED' ORDER BY kickoff_at DESC, id LIMIT 1)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    bump_and_publish(&services, &db).await;
+    let res = post(&router, &user, body.clone(), None).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(ctx_desc(&res), "miss");
+    assert!(res.headers["server-timing"].to_str().unwrap().contains("model;dur="));
+    assert_ne!(res.body["probabilities"], again.body["probabilities"], "the new result was used");
+}
+
+#[tokio::test]
+async fn a_cached_context_of_another_version_or_shape_is_never_used() {
+    let db = seeded().await;
+    let services = test_support::services(&db);
+    let user = token(&services, &db, "test_user").await;
+    let router = predictions::router(services.clone());
+    let m = upcoming_match(&db).await;
+    let body = json!({"match_id": format!("match_{m}"), "strategy_type": "statistical"});
+    assert_eq!(post(&router, &user, body.clone(), None).await.status, 201);
+    // The model warm: this one is quick, so its context is still in Redis below.
+    assert_eq!(post(&router, &user, body.clone(), None).await.status, 201);
+
+    let key = shared::predictions::context_key(&services, shared::ids::MatchId(m));
+    let entry = services.cache.get_bytes(&key).await.expect("the context was cached");
+    let version = shared::catalog::data_version(&db.pool).await.unwrap();
+    assert!(entry.starts_with(format!("{version}\n").as_bytes()), "stored under the version it was read under");
+    let ttl = std::time::Duration::from_secs(5);
+
+    // An entry under another version (a writer committed and published in between): a miss.
+    let mut stale = b"otherdb:1.1\n".to_vec();
+    stale.extend_from_slice(&entry[version.len() + 1..]);
+    services.cache.set_bytes(&key, stale, ttl).await;
+    let res = post(&router, &user, body.clone(), None).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(ctx_desc(&res), "miss");
+
+    // An entry of the current version that does not decode (another shape): a miss, then refilled.
+    let mut garbage = format!("{version}\n").into_bytes();
+    garbage.extend_from_slice(b"{\"match_id\": 1}");
+    services.cache.set_bytes(&key, garbage, ttl).await;
+    let res = post(&router, &user, body.clone(), None).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(ctx_desc(&res), "miss");
+    assert_eq!(ctx_desc(&post(&router, &user, body.clone(), None).await), "hit");
+
+    // No data version in Redis (expired): read with the context from PostgreSQL, then offered.
+    let version_key = shared::catalog::version_key(&services);
+    services.cache.delete(std::slice::from_ref(&version_key)).await;
+    let res = post(&router, &user, body.clone(), None).await;
+    assert_eq!(ctx_desc(&res), "miss");
+    assert_eq!(services.cache.get_bytes(&version_key).await.as_deref(), Some(version.as_bytes()));
+    assert_eq!(ctx_desc(&post(&router, &user, body, None).await), "hit");
 }
 
 fn uuid_like() -> String {
@@ -373,7 +522,7 @@ async fn the_opening_odds_read_with_the_context_are_the_rows_the_engine_grouped_
     let db = seeded().await;
     let services = test_support::services(&db);
     let user = token(&services, &db, "test_user").await;
-    let router = predictions::router(services);
+    let router = predictions::router(services.clone());
     let m = upcoming_match(&db).await;
 
     // Each case: the quotes of the match, and the bookmaker the market view must name.
@@ -422,6 +571,7 @@ async fn the_opening_odds_read_with_the_context_are_the_rows_the_engine_grouped_
     for (i, (quotes, bookmaker)) in cases.iter().enumerate() {
         if i > 0 {
             set_odds(&db, m, quotes).await;
+            bump_and_publish(&services, &db).await;
         }
         let before = odds_from_rows(&db, m).await;
         let ctx = shared::predictions::models::match_context(&db.pool, m).await.unwrap().expect("the match");

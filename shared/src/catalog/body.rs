@@ -39,8 +39,9 @@ impl IntoResponse for JsonBody {
     }
 }
 
-/// The body of a stored entry when it was built from `version`, else `None`.
-fn body_of(entry: Vec<u8>, version: &[u8]) -> Option<Bytes> {
+/// The body of a stored entry when it was built from `version`, else `None` (also the format of
+/// the cached match contexts of predictions, [`crate::predictions`]).
+pub(crate) fn body_of(entry: Vec<u8>, version: &[u8]) -> Option<Bytes> {
     let head = version.len();
     if entry.len() > head && entry.starts_with(version) && entry[head] == b'\n' {
         Some(Bytes::from(entry).slice(head + 1..))
@@ -50,7 +51,7 @@ fn body_of(entry: Vec<u8>, version: &[u8]) -> Option<Bytes> {
 }
 
 /// The entry stored for `body` built from `version`.
-fn entry_of(version: &[u8], body: &[u8]) -> Vec<u8> {
+pub(crate) fn entry_of(version: &[u8], body: &[u8]) -> Vec<u8> {
     let mut entry = Vec::with_capacity(version.len() + 1 + body.len());
     entry.extend_from_slice(version);
     entry.push(b'\n');

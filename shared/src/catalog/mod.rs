@@ -390,9 +390,15 @@ pub async fn data_version(pool: &PgPool) -> Result<String, ApiError> {
     )
     .fetch_one(pool)
     .await?;
-    let (db, sum, count) = (row.db, row.sum, row.count);
+    Ok(format_version(&row.db, row.sum, row.count))
+}
+
+/// The data version as [`data_version`] spells it, from the database's name, the sum of the
+/// competitions' data versions and their count (a statement that reads them in its own snapshot,
+/// as `predictions::models::match_context` does, can say which version its rows belong to).
+pub fn format_version(db: &str, sum: i64, count: i64) -> String {
     // The count makes a new competition a new version even before anything bumps it.
-    Ok(format!("{db}:{sum}.{count}"))
+    format!("{db}:{sum}.{count}")
 }
 
 /// `GET /api/competitions`, after the caller's account is checked.

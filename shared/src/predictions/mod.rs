@@ -1,14 +1,23 @@
 //! Predictions: computing with the engine from data known before kick-off, storing, reading.
 //!
-//! `POST /api/predictions` reads the match and the version of its history in one query
-//! ([`models::match_context`]), takes the fitted model from the model-state cache
+//! `POST /api/predictions` starts with one Redis `MGET` ([`prefetch`]) of the caller's account
+//! state, the data version and the match's cached context ([`context_key`]); it reads the match
+//! and the version of its history in one query ([`models::match_context`]) only when Redis had no
+//! context of the current data version, takes the fitted model from the model-state cache
 //! ([`models::ModelCache`]: this process, then Redis, then a fit), predicts (microseconds) and
-//! inserts the row: a warm request is two short queries and no fitting. With an
-//! `Idempotency-Key` the first response is recorded in DynamoDB ([`crate::idempotency`]).
+//! inserts the row: a warm request is one Redis round trip, the `INSERT` and no fitting (issue
+//! 13). With an `Idempotency-Key` the first response is recorded in DynamoDB
+//! ([`crate::idempotency`]).
+//!
+//! The cached context is stored as the catalog's bodies are ([`crate::catalog::body`]): the data
+//! version it was read under (from the same statement, so the same snapshot), a newline, its
+//! JSON; it answers only while Redis's data version ([`crate::catalog::version_key`]) is that
+//! version, and lives [`CONTEXT_TTL`] at most, which also bounds how long a change that no writer
+//! published (an ml_model version activated, a hand edit) stays unseen.
 
 pub mod models;
 
-use std::{str::FromStr, time::Instant};
+use std::{str::FromStr, time::Duration, time::Instant};
 
 use tracing::Instrument;
 
@@ -20,8 +29,8 @@ pub use models::{MatchContext, ModelCache, ModelSource};
 
 use crate::{
     Services,
-    auth::AuthUser,
-    catalog::{Cursor, parse_limit},
+    auth::{AuthUser, UncheckedUser},
+    catalog::{Cursor, VERSION_TTL, body, parse_limit, record_cache, version_key},
     engine::Strategy,
     http::ApiError,
     idempotency,
@@ -314,6 +323,8 @@ impl PredictionOddsRow {
 #[derive(Debug, Clone, Default)]
 pub struct Timings {
     pub context_ms: f64,
+    /// Whether the match context came from Redis (`hit`) or PostgreSQL (`miss`).
+    pub context_hit: bool,
     pub model_ms: f64,
     pub predict_ms: f64,
     pub store_ms: f64,
@@ -323,8 +334,9 @@ pub struct Timings {
 impl Timings {
     pub fn header(&self) -> String {
         format!(
-            "ctx;dur={:.2}, model;dur={:.2};desc=\"{}\", predict;dur={:.3}, store;dur={:.2}",
+            "ctx;dur={:.2};desc=\"{}\", model;dur={:.2};desc=\"{}\", predict;dur={:.3}, store;dur={:.2}",
             self.context_ms,
+            if self.context_hit { "hit" } else { "miss" },
             self.model_ms,
             self.model_source.map(ModelSource::as_str).unwrap_or("-"),
             self.predict_ms,
@@ -337,11 +349,85 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Computes and stores a prediction for `user`.
+/// How long a match context stays in Redis (it answers only under its data version anyway).
+pub const CONTEXT_TTL: Duration = Duration::from_secs(5);
+/// The format of the cached contexts, part of their keys: bump it when [`MatchContext`] changes
+/// shape, so that a new deployment never reads a context of the old shape.
+pub const CONTEXT_FORMAT: u32 = 1;
+
+/// The Redis key of a match's cached context (scoped by database as the data version is).
+pub fn context_key(services: &Services, match_id: MatchId) -> String {
+    format!("predictions:context{CONTEXT_FORMAT}:{}:{}", services.cache_scope(), match_id.0)
+}
+
+/// What the one `MGET` at the start of a prediction brought besides the caller's account: the data
+/// version and the entry of the match's context, as Redis had them (`None` for a miss, or when
+/// Redis is down).
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    version: Option<Vec<u8>>,
+    context: Option<Vec<u8>>,
+}
+
+/// The caller's account checked and the prediction's cache entries read in one Redis round trip:
+/// the account state, the data version and (when the body names a valid match) the match's cached
+/// context. The account is checked first, from PostgreSQL when Redis had no entry, as
+/// [`crate::auth::AuthUser`]'s extractor does.
+pub async fn prefetch(
+    services: &Services,
+    caller: UncheckedUser,
+    request: &CreatePrediction,
+) -> Result<(AuthUser, Prefetched), ApiError> {
+    let mut keys = vec![services.account_key(caller.claimed_id()), version_key(services)];
+    if let Ok(match_id) = MatchId::parse(&request.match_id) {
+        keys.push(context_key(services, match_id));
+    }
+    let mut values = services.cache.get_many(&keys).await.into_iter();
+    let (account, version, context) = (values.next().flatten(), values.next().flatten(), values.next().flatten());
+    let user = services.check_account_prefetched(caller.claimed, caller.token_version, account.as_deref()).await?;
+    Ok((user, Prefetched { version, context }))
+}
+
+/// The match's context: the cached one when Redis had one of the current data version, else read
+/// from PostgreSQL and offered to Redis (the version with `SET NX`, as catalog readers do; the
+/// context under the version it was read under). `(context, true)` for a cache hit.
+async fn context(
+    services: &Services,
+    prefetched: Prefetched,
+    match_id: MatchId,
+) -> Result<(MatchContext, bool), ApiError> {
+    if let (Some(version), Some(entry)) = (prefetched.version.as_deref(), prefetched.context) {
+        let cached = body::body_of(entry, version).and_then(|json| serde_json::from_slice::<MatchContext>(&json).ok());
+        if let Some(ctx) = cached.filter(|c| c.match_id == match_id.0 && c.catalog_version.as_bytes() == version) {
+            record_cache("match_context", true);
+            return Ok((ctx, true));
+        }
+    }
+    record_cache("match_context", false);
+    let pool = services.db.pool().await?;
+    let ctx = models::match_context(pool, match_id.0)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no match {match_id}")))?;
+    let version = ctx.catalog_version.as_bytes();
+    if prefetched.version.is_none() {
+        services.cache.set_bytes_if_absent(&version_key(services), version.to_vec(), VERSION_TTL).await;
+    }
+    match serde_json::to_vec(&ctx) {
+        Ok(json) => {
+            let entry = body::entry_of(version, &json);
+            services.cache.set_bytes(&context_key(services, match_id), entry, CONTEXT_TTL).await;
+        }
+        Err(error) => tracing::warn!(%error, "a match context could not be encoded for the cache"),
+    }
+    Ok((ctx, false))
+}
+
+/// Computes and stores a prediction for `user`, with the cache entries [`prefetch`] read.
 pub async fn create(
     services: &Services,
     models: &ModelCache,
     user: &AuthUser,
+    prefetched: Prefetched,
     request: &CreatePrediction,
 ) -> Result<(Prediction, Timings), ApiError> {
     let match_id = MatchId::parse(&request.match_id).map_err(|e| ApiError::invalid_field("match_id", e))?;
@@ -353,11 +439,9 @@ pub async fn create(
     let mut timings = Timings::default();
 
     let started = Instant::now();
-    let pool = services.db.pool().await?;
-    let ctx = models::match_context(pool, match_id.0)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no match {match_id}")))?;
+    let (ctx, hit) = context(services, prefetched, match_id).await?;
     timings.context_ms = ms(started);
+    timings.context_hit = hit;
 
     let started = Instant::now();
     let (model, source) = models.model(services, strategy, &ctx).await?;
@@ -402,7 +486,7 @@ pub async fn create(
         p.over_2_5.clamp(0.0, 1.0),
         p.btts.clamp(0.0, 1.0),
     )
-    .fetch_one(pool)
+    .fetch_one(services.db.pool().await?)
     .instrument(tracing::info_span!("db.insert_prediction"))
     .await?;
     timings.store_ms = ms(started);
@@ -420,18 +504,22 @@ pub enum Created {
 }
 
 /// [`create`] behind the `Idempotency-Key` (when given): the same key and body within 24 hours
-/// returns the first response, another body is a 422. Emits `predictions_total`.
+/// returns the first response, another body is a 422. The caller's account is checked first
+/// ([`prefetch`]). Emits `predictions_total`.
 pub async fn create_idempotent(
     services: &Services,
     models: &ModelCache,
-    user: &AuthUser,
+    caller: UncheckedUser,
     key: Option<&str>,
     request: &CreatePrediction,
 ) -> Result<Created, ApiError> {
+    // A refused caller is not a prediction (as when the extractor refused it): no metric.
+    let (user, prefetched) = prefetch(services, caller, request).await?;
+    let user = &user;
     let strategy_label = Strategy::from_str(&request.strategy_type).map(Strategy::as_str).unwrap_or("invalid");
     let result = async {
         let Some(key) = key else {
-            let (p, t) = create(services, models, user, request).await?;
+            let (p, t) = create(services, models, user, prefetched, request).await?;
             return Ok(Created::New(p, t));
         };
         let body = serde_json::json!({"match_id": request.match_id, "strategy_type": request.strategy_type});
@@ -439,7 +527,8 @@ pub async fn create_idempotent(
         let scope = user.id.to_string();
         match idempotency::begin(services, &scope, key, &hash).await? {
             idempotency::Begin::Replay { status, body } => Ok(Created::Replayed { status, body }),
-            idempotency::Begin::Proceed(reservation) => match create(services, models, user, request).await {
+            idempotency::Begin::Proceed(reservation) => match create(services, models, user, prefetched, request).await
+            {
                 Ok((p, t)) => {
                     let value = serde_json::to_value(&p).map_err(ApiError::internal)?;
                     idempotency::complete(services, &reservation, 201, &value).await?;

@@ -48,8 +48,9 @@ const MAX_ARTIFACTS: usize = 16;
 /// The seed of artifacts trained on the fly.
 pub const ON_THE_FLY_SEED: u64 = 42;
 
-/// What a prediction needs to know about its match, read in one round trip.
-#[derive(Debug, Clone)]
+/// What a prediction needs to know about its match, read in one round trip; cached in Redis for a
+/// few seconds with the data version it was read under (`predictions::context`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MatchContext {
     pub match_id: i64,
     pub competition_id: i64,
@@ -71,6 +72,9 @@ pub struct MatchContext {
     /// The match's opening 1X2 quotes (every bookmaker's), as the engine reads them: what the
     /// `market` strategy combines with its model and what the prediction shows beside it.
     pub odds: MatchOdds,
+    /// The catalog's data version ([`crate::catalog::data_version`]) read in the same statement,
+    /// so in the same snapshot: the version this context belongs to, never newer or older.
+    pub catalog_version: String,
 }
 
 /// The row of [`match_context`]: the context and the opening quotes as parallel arrays.
@@ -92,10 +96,12 @@ struct ContextRow {
     odds_home: Option<Vec<f64>>,
     odds_draw: Option<Vec<f64>>,
     odds_away: Option<Vec<f64>>,
+    versions_sum: i64,
+    versions_count: i64,
 }
 
-/// Reads the match, the version of its history and its opening 1X2 odds in one statement; `None`
-/// for an unknown match.
+/// Reads the match, the version of its history, its opening 1X2 odds and the catalog's data
+/// version in one statement (one snapshot); `None` for an unknown match.
 #[tracing::instrument(name = "db.match_context", skip_all, fields(match_id = match_id))]
 pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchContext>, ApiError> {
     // Aggregates and functions have no nullability the macro can see: `!` says which are never null,
@@ -110,8 +116,13 @@ pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchC
                 mv.version AS "ml_version?", mv.artifact_key AS "ml_artifact_key?",
                 mv.artifact_sha256 AS "ml_artifact_sha256?",
                 o.bookmakers AS "odds_bookmakers?: Vec<String>", o.home AS "odds_home?: Vec<f64>",
-                o.draw AS "odds_draw?: Vec<f64>", o.away AS "odds_away?: Vec<f64>"
+                o.draw AS "odds_draw?: Vec<f64>", o.away AS "odds_away?: Vec<f64>",
+                v.versions_sum AS "versions_sum!", v.versions_count AS "versions_count!"
          FROM matches m
+         CROSS JOIN (
+             SELECT COALESCE(SUM(data_version), 0)::bigint AS versions_sum, COUNT(*) AS versions_count
+             FROM competitions
+         ) v
          JOIN competitions c ON c.id = m.competition_id
          JOIN teams ht ON ht.id = m.home_team_id
          JOIN teams at ON at.id = m.away_team_id
@@ -135,6 +146,7 @@ pub async fn match_context(pool: &PgPool, match_id: i64) -> Result<Option<MatchC
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| MatchContext {
+        catalog_version: crate::catalog::format_version(&r.database, r.versions_sum, r.versions_count),
         match_id: r.match_id,
         competition_id: r.competition_id,
         kickoff_at: r.kickoff_at,
