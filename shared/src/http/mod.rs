@@ -62,9 +62,10 @@ const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
     (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"),
 ];
 
-/// Request id in and out, security headers, one access-log line and the request metrics. All of
-/// it, and the handler, run in the request's span (every log line carries `request_id`) and in
-/// [`request_id::scope`] (error bodies and EMF documents carry it too).
+/// Request id in and out, security headers, and the request's one EMF document (its metrics and
+/// access log line). All of it, and the handler, run in the request's span (every log line
+/// carries `request_id`), in [`request_id::scope`] (error bodies carry it too) and in
+/// [`crate::metrics::request_scope`] (data points wait for the request's document).
 async fn request_envelope(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let ids = request_id::of_request(request.extensions(), request.headers());
@@ -89,8 +90,11 @@ async fn request_envelope(request: Request, next: Next) -> Response {
     if let Some(client) = &ids.client {
         span.record("client_request_id", client.as_str());
     }
+    let trace_id = request.extensions().get::<request_id::XrayTraceId>().map(|t| t.0.clone());
+    let client_id = ids.client;
     let id = ids.id;
-    request_id::scope(id.clone(), async move {
+    let (scope_id, metrics_id) = (id.clone(), id.clone());
+    let handled = async move {
         let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
         let headers = response.headers_mut();
         for (name, value) in SECURITY_HEADERS {
@@ -101,13 +105,23 @@ async fn request_envelope(request: Request, next: Next) -> Response {
         }
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
+        // The request's EMF document is its access log line (route, status, duration, ids, and
+        // the data points the request measured); API Gateway keeps its own access log. The
+        // tracing line is for local debugging only.
         span.in_scope(|| {
-            tracing::info!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request handled");
+            tracing::debug!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request handled");
         });
-        crate::metrics::http_request(method.as_str(), &route, status, elapsed);
+        let mut properties = vec![("request_id", id.as_str())];
+        if let Some(trace) = &trace_id {
+            properties.push(("trace_id", trace.as_str()));
+        }
+        if let Some(client) = &client_id {
+            properties.push(("client_request_id", client.as_str()));
+        }
+        crate::metrics::http_request(method.as_str(), &route, status, elapsed, &properties);
         response
-    })
-    .await
+    };
+    request_id::scope(scope_id, crate::metrics::request_scope(metrics_id, handled)).await
 }
 
 #[cfg(test)]
