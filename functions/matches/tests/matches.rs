@@ -279,21 +279,9 @@ async fn answers_come_from_the_cache_and_stay_correct_when_redis_is_down() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    bump_and_publish(&services, &db).await;
+    test_support::bump_and_publish(&services, &db).await;
     let res = get(&router, uri, &t).await;
     assert_eq!(res.body["items"][0]["score"]["home"], 9);
-}
-
-/// What a writer (ingestion, import) does: bump the data version of every competition in a
-/// transaction, commit, then publish the version to Redis.
-async fn bump_and_publish(services: &Services, db: &TestDatabase) {
-    let mut tx = db.pool.begin().await.unwrap();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM competitions").fetch_all(&mut *tx).await.unwrap();
-    for id in ids {
-        shared::ingest::store::bump_data_version(&mut tx, id).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    shared::catalog::publish_data_version(services).await;
 }
 
 async fn set_score(db: &TestDatabase, id: i64, goals: i16) {

@@ -214,7 +214,7 @@ async fn a_warm_request_does_not_refit_and_a_new_result_does() {
     .execute(&db.pool)
     .await
     .unwrap();
-    bump_and_publish(&services, &db).await;
+    test_support::bump_and_publish(&services, &db).await;
     let res = post(&router, &user, body, None).await;
     assert_eq!(res.status, 201);
     assert_eq!(models.fits(), 2);
@@ -313,18 +313,6 @@ async fn predictions_work_while_redis_is_down() {
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
 }
 
-/// What a writer (ingestion, import) does after changing data: bump the data version of every
-/// competition in a transaction, commit, then publish the version to Redis.
-async fn bump_and_publish(services: &Services, db: &TestDatabase) {
-    let mut tx = db.pool.begin().await.unwrap();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM competitions").fetch_all(&mut *tx).await.unwrap();
-    for id in ids {
-        shared::ingest::store::bump_data_version(&mut tx, id).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    shared::catalog::publish_data_version(services).await;
-}
-
 fn ctx_desc(res: &TestResponse) -> String {
     let timing = res.headers["server-timing"].to_str().unwrap();
     let ctx = timing.split(", ").find(|e| e.starts_with("ctx;")).unwrap_or_else(|| panic!("{timing}"));
@@ -384,7 +372,7 @@ async fn a_warm_prediction_reads_no_table_but_inserts_and_a_published_change_is_
         ],
     )
     .await;
-    bump_and_publish(&services, &db).await;
+    test_support::bump_and_publish(&services, &db).await;
     let res = post(&router, &user, body.clone(), None).await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!(ctx_desc(&res), "miss");
@@ -401,7 +389,7 @@ async fn a_warm_prediction_reads_no_table_but_inserts_and_a_published_change_is_
     .execute(&db.pool)
     .await
     .unwrap();
-    bump_and_publish(&services, &db).await;
+    test_support::bump_and_publish(&services, &db).await;
     let res = post(&router, &user, body.clone(), None).await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!(ctx_desc(&res), "miss");
@@ -571,7 +559,7 @@ async fn the_opening_odds_read_with_the_context_are_the_rows_the_engine_grouped_
     for (i, (quotes, bookmaker)) in cases.iter().enumerate() {
         if i > 0 {
             set_odds(&db, m, quotes).await;
-            bump_and_publish(&services, &db).await;
+            test_support::bump_and_publish(&services, &db).await;
         }
         let before = odds_from_rows(&db, m).await;
         let ctx = shared::predictions::models::match_context(&db.pool, m).await.unwrap().expect("the match");

@@ -134,6 +134,18 @@ pub async fn get(router: &Router, uri: &str) -> TestResponse {
     send(router, Request::get(uri).body(Body::empty()).expect("request")).await
 }
 
+/// What a writer (ingestion, import) does after changing data: bump the data version of every
+/// competition in a transaction, commit, then publish the version to Redis.
+pub async fn bump_and_publish(services: &Services, db: &TestDatabase) {
+    let mut tx = db.pool.begin().await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM competitions").fetch_all(&mut *tx).await.unwrap();
+    for id in ids {
+        shared::ingest::store::bump_data_version(&mut tx, id).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    shared::catalog::publish_data_version(services).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
