@@ -1,7 +1,15 @@
 //! The admin statistics of `GET /api/admin/stats`: users, matches by status, predictions per
 //! strategy, the accuracy of settled predictions per strategy and model version (totals and a
 //! weekly series, from [`crate::settlement`]) and the last run of each job (from [`crate::jobs`]).
-//! The admin function only checks the caller's role and serialises [`AdminStats`].
+//! The admin function only parses the request; [`cached_stats`] checks the caller's account and
+//! role and answers.
+//!
+//! The statistics are kept in Redis for [`STATS_TTL`] (issue 13: seven statements, one of them a
+//! count over every prediction, were most of PostgreSQL's work under the benchmark mix), with the
+//! data version as the catalog's bodies are: a published data change, an admin's change of an
+//! account or of the flags ([`forget_stats`]) and a request with `Cache-Control: no-cache` are
+//! answered with new figures; anything else is at most [`STATS_TTL`] old (`generated_at` says
+//! when they were computed).
 
 use std::collections::BTreeMap;
 
@@ -11,11 +19,21 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::{
+    auth::UncheckedUser,
+    catalog::body::{JsonBody, ReadPolicy, cached_read_with, entry_key},
     engine::calibration::Calibration,
     http::ApiError,
     jobs::{self, JobRunRecord},
+    services::Services,
     settlement::{self, AccuracyPoint, ModelAccuracy},
 };
+
+/// How long computed statistics answer from Redis (under the data version they were computed
+/// with).
+pub const STATS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The cache key of the statistics (under [`entry_key`]).
+const STATS_KEY: &str = "admin:stats";
 
 /// How far back the weekly accuracy series goes (by the matches' kick-off).
 pub const ACCURACY_WEEKS: i64 = 26;
@@ -274,6 +292,30 @@ pub async fn stats(
         flags,
         generated_at: now,
     })
+}
+
+/// `GET /api/admin/stats` for `caller`: the account is checked and must be an admin's, then the
+/// statistics come from Redis when they were computed under the current data version less than
+/// [`STATS_TTL`] ago (and `refresh` is false), else from PostgreSQL, then stored.
+pub async fn cached_stats(services: &Services, caller: UncheckedUser, refresh: bool) -> Result<JsonBody, ApiError> {
+    let policy = ReadPolicy { admin_only: true, refresh };
+    cached_read_with(
+        services,
+        caller,
+        policy,
+        "admin_stats",
+        STATS_KEY,
+        |_| STATS_TTL,
+        |pool| async move { stats(pool, Utc::now(), services.flags().await).await },
+    )
+    .await
+}
+
+/// Drops the stored statistics, after an admin's change that they show (an account, the flags):
+/// the next read computes them again. A concurrent read that computed them before the change may
+/// still store its figures, for at most [`STATS_TTL`].
+pub async fn forget_stats(services: &Services) {
+    services.cache.delete(&[entry_key(services, STATS_KEY)]).await;
 }
 
 #[cfg(test)]

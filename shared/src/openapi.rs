@@ -129,6 +129,8 @@ fn prediction_by_id() {}
 fn list_predictions() {}
 
 #[utoipa::path(get, path = "/api/admin/stats", tag = "admin", security(("bearer" = [])),
+    params(("Cache-Control" = Option<String>, Header, example = "no-cache",
+            description = "`no-cache` (or `max-age=0`): figures computed now; otherwise they may be up to 10 s old (`generated_at`), never older than the last published data change or admin change")),
     responses((status = 200, body = AdminStats), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn admin_stats() {}

@@ -6,12 +6,13 @@
 use axum::{
     Json, Router,
     extract::State,
+    http::HeaderMap,
     response::{IntoResponse, Response},
     routing::{get, patch},
 };
 use shared::{
     Services, admin,
-    auth::AdminUser,
+    auth::{AdminUser, UncheckedUser},
     flags::FlagsChange,
     http::{ApiError, ApiJson, ApiPath, ApiQuery},
     ids::UserId,
@@ -30,10 +31,15 @@ pub fn router(services: Services) -> Router {
     )
 }
 
-async fn stats(State(services): State<Services>, _admin: AdminUser) -> Result<Response, ApiError> {
-    let pool = services.db.pool().await?;
-    let body = admin::stats(pool, chrono::Utc::now(), services.flags().await).await?;
-    Ok(([("cache-control", "no-store")], Json(body)).into_response())
+/// The caller's account and role are checked in [`admin::cached_stats`]'s Redis round trip (with
+/// the data version and the stored statistics), not by the `AdminUser` extractor.
+async fn stats(
+    State(services): State<Services>,
+    caller: UncheckedUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let body = admin::cached_stats(&services, caller, shared::http::wants_fresh(&headers)).await?;
+    Ok(([("cache-control", "no-store")], body).into_response())
 }
 
 async fn list_users(
@@ -59,6 +65,7 @@ async fn update_user(
     let user = users::update(pool, admin.id, id, change).await?;
     // The new role, active flag and token version apply at the caller's next request.
     services.publish_account_state(id).await;
+    admin::forget_stats(&services).await;
     tracing::info!(
         admin_id = %admin.id,
         user_id = %user.id,
@@ -83,6 +90,7 @@ async fn update_flags(
         .flag_store
         .update(client, &services.config.aws.table_name, &change, admin.id, chrono::Utc::now())
         .await?;
+    admin::forget_stats(&services).await;
     tracing::info!(
         admin_id = %admin.id,
         change = %serde_json::to_string(&change).unwrap_or_default(),

@@ -49,6 +49,16 @@ async fn call(router: &Router, method: &str, uri: &str, token: Option<&str>, bod
     send(router, req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).unwrap()).await
 }
 
+/// `GET /api/admin/stats` with `Cache-Control: no-cache`: figures computed now, not stored ones.
+async fn fresh_stats(router: &Router, token: &str) -> TestResponse {
+    let req = Request::get("/api/admin/stats")
+        .header("authorization", format!("Bearer {token}"))
+        .header("cache-control", "no-cache")
+        .body(Body::empty())
+        .unwrap();
+    send(router, req).await
+}
+
 #[tokio::test]
 async fn admin_routes_are_401_without_a_token_and_403_for_a_user() {
     let s = stack().await;
@@ -152,7 +162,8 @@ async fn stats_count_users_matches_predictions_accuracy_and_last_job_runs() {
     .await
     .unwrap();
 
-    let res = call(&s.router, "GET", "/api/admin/stats", Some(&s.admin), None).await;
+    // Written straight to the database (no writer published a new data version): asked fresh.
+    let res = fresh_stats(&s.router, &s.admin).await;
     assert_eq!(res.status, 200, "{}", res.text);
     let b = &res.body;
     assert_eq!(b["users"]["total"], 4, "two demo users more: {b}");
@@ -206,6 +217,55 @@ async fn stats_count_users_matches_predictions_accuracy_and_last_job_runs() {
     // The body is the shared type the OpenAPI document describes.
     let typed: shared::admin::AdminStats = serde_json::from_value(b.clone()).unwrap();
     assert_eq!(serde_json::to_value(&typed).unwrap(), *b);
+}
+
+#[tokio::test]
+async fn the_stats_are_kept_briefly_and_computed_again_when_asked_after_a_data_change_or_an_admin_change() {
+    let s = stack().await;
+    let stats = || call(&s.router, "GET", "/api/admin/stats", Some(&s.admin), None);
+    let first = stats().await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["users"]["total"], 2);
+
+    // Someone registers: the stored figures still answer, as of when they were computed...
+    add_user(&s.db, "newcomer", Role::User).await;
+    let stored = stats().await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    assert_eq!(stored.body["users"]["total"], 2, "{}", stored.text);
+    assert_eq!(stored.body["generated_at"], first.body["generated_at"]);
+    // ...to admins only: a stored answer still checks who asks.
+    let refused = call(&s.router, "GET", "/api/admin/stats", Some(&s.user), None).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(call(&s.router, "GET", "/api/admin/stats", None, None).await.status, 401);
+
+    // Asked for fresh figures: computed now, and stored for the next reader.
+    let fresh = fresh_stats(&s.router, &s.admin).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    assert_eq!(fresh.body["users"]["total"], 3);
+    assert_eq!(stats().await.body["users"]["total"], 3);
+
+    // A writer's published data change is seen at once.
+    assert_eq!(fresh.body["matches"]["total"], 0);
+    shared::demo::seed(&s.db.pool, shared::config::Environment::Local, Utc::now()).await.unwrap();
+    test_support::bump_and_publish(&s.services, &s.db).await;
+    let matches: i64 = sqlx::query_scalar("SELECT count(*) FROM matches").fetch_one(&s.db.pool).await.unwrap();
+    assert!(matches > 0);
+    let after_ingest = stats().await;
+    assert_eq!(after_ingest.body["matches"]["total"], matches, "{}", after_ingest.text);
+
+    // An admin's change of an account drops the stored figures.
+    let users_now = after_ingest.body["users"].clone();
+    let uri = format!("/api/admin/users/{}", s.user_id);
+    let res = call(&s.router, "PATCH", &uri, Some(&s.admin), Some(r#"{"is_active":false}"#)).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let after_change = stats().await;
+    assert_eq!(after_change.body["users"]["total"], users_now["total"]);
+    assert_eq!(
+        after_change.body["users"]["active"],
+        users_now["active"].as_i64().unwrap() - 1,
+        "{}",
+        after_change.text
+    );
 }
 
 /// `settled`, `accuracy`, `mean_rps`, `mean_brier` and `mean_log_loss` of a JSON scores object.

@@ -59,12 +59,25 @@ pub(crate) fn entry_of(version: &[u8], body: &[u8]) -> Vec<u8> {
     entry
 }
 
-/// A catalog read for `caller`: one `MGET` of the caller's account state, the data version and
-/// the entry under `key`; the account is checked (from PostgreSQL when Redis had no entry) before
-/// anything else; the version comes from PostgreSQL when Redis had none (then offered with
-/// `SET NX`, [`VERSION_TTL`]); an entry of the current version is the answer, else `load`'s value
-/// is encoded once, stored with the version for `ttl(&value)` and returned. The pool is asked for
-/// only when PostgreSQL is read (a cached read opens no connection).
+/// Who may read a cached entry, and whether a stored entry may answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadPolicy {
+    /// Only an admin's account may read it (else 403, after the account check).
+    pub admin_only: bool,
+    /// Load and store it even when an entry of the current version is stored (the client asked
+    /// for a fresh answer with `Cache-Control: no-cache`).
+    pub refresh: bool,
+}
+
+/// The Redis key of the entry stored under `key`. It names the database (the scope) as the
+/// version does: two databases sharing one Redis (tests, a local stack) never answer with each
+/// other's entries.
+pub fn entry_key(services: &Services, key: &str) -> String {
+    format!("body{BODY_FORMAT}:{}:{key}", services.cache_scope())
+}
+
+/// A catalog read for `caller`: [`cached_read_with`] with the default [`ReadPolicy`] (any active
+/// account; a stored entry of the current version answers).
 pub async fn cached_read<'s, T, F>(
     services: &'s Services,
     caller: UncheckedUser,
@@ -77,16 +90,36 @@ where
     T: Serialize,
     F: std::future::Future<Output = Result<T, ApiError>>,
 {
-    // The body's key names the database (the scope) as the version does: two databases sharing
-    // one Redis (tests, a local stack) never answer with each other's entries.
-    let keys = [
-        services.account_key(caller.claimed_id()),
-        version_key(services),
-        format!("body{BODY_FORMAT}:{}:{key}", services.cache_scope()),
-    ];
+    cached_read_with(services, caller, ReadPolicy::default(), kind, key, ttl, load).await
+}
+
+/// A cached read for `caller`: one `MGET` of the caller's account state, the data version and
+/// the entry under `key`; the account is checked (from PostgreSQL when Redis had no entry) before
+/// anything else, and its role when the policy says admins only; the version comes from
+/// PostgreSQL when Redis had none (then offered with `SET NX`, [`VERSION_TTL`]); an entry of the
+/// current version is the answer (unless the policy asks for a refresh), else `load`'s value is
+/// encoded once, stored with the version for `ttl(&value)` and returned. The pool is asked for
+/// only when PostgreSQL is read (a cached read opens no connection).
+pub async fn cached_read_with<'s, T, F>(
+    services: &'s Services,
+    caller: UncheckedUser,
+    policy: ReadPolicy,
+    kind: &str,
+    key: &str,
+    ttl: impl FnOnce(&T) -> Duration,
+    load: impl FnOnce(&'s PgPool) -> F,
+) -> Result<JsonBody, ApiError>
+where
+    T: Serialize,
+    F: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let keys = [services.account_key(caller.claimed_id()), version_key(services), entry_key(services, key)];
     let mut values = services.cache.get_many(&keys).await.into_iter();
     let (account, version, entry) = (values.next().flatten(), values.next().flatten(), values.next().flatten());
-    services.check_account_prefetched(caller.claimed, caller.token_version, account.as_deref()).await?;
+    let user = services.check_account_prefetched(caller.claimed, caller.token_version, account.as_deref()).await?;
+    if policy.admin_only && !user.is_admin() {
+        return Err(ApiError::Forbidden("admin role required".into()));
+    }
     let version = match version {
         Some(version) => version,
         None => {
@@ -95,7 +128,9 @@ where
             version
         }
     };
-    if let Some(body) = entry.and_then(|e| body_of(e, &version)) {
+    if !policy.refresh
+        && let Some(body) = entry.and_then(|e| body_of(e, &version))
+    {
         record_cache(kind, true);
         return Ok(JsonBody(body));
     }

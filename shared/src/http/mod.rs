@@ -40,6 +40,20 @@ pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
         .layer(middleware::from_fn(request_envelope))
 }
 
+/// Whether the request asks for an answer computed now rather than a stored one: `Cache-Control`
+/// with `no-cache` or `max-age=0` (RFC 9111, 5.2.1), in any case, among other directives.
+pub fn wants_fresh(headers: &axum::http::HeaderMap) -> bool {
+    headers.get_all(header::CACHE_CONTROL).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |directive| {
+            let directive = directive.trim();
+            directive.eq_ignore_ascii_case("no-cache")
+                || directive.split_once('=').is_some_and(|(name, value)| {
+                    name.trim().eq_ignore_ascii_case("max-age") && value.trim().trim_matches('"') == "0"
+                })
+        },
+    )
+}
+
 /// Responses smaller than this are sent as they are.
 pub const COMPRESS_ABOVE_BYTES: u64 = gzip::MIN_BYTES;
 
@@ -133,6 +147,28 @@ mod tests {
     };
     use http_body_util::BodyExt;
     use tower::ServiceExt;
+
+    #[test]
+    fn a_fresh_answer_is_asked_for_with_no_cache_or_max_age_0() {
+        let ask = |values: &[&str]| {
+            let mut headers = axum::http::HeaderMap::new();
+            for v in values {
+                headers.append(super::header::CACHE_CONTROL, super::HeaderValue::from_str(v).unwrap());
+            }
+            super::wants_fresh(&headers)
+        };
+        assert!(ask(&["no-cache"]));
+        assert!(ask(&["No-Cache"]));
+        assert!(ask(&["no-store, no-cache"]));
+        assert!(ask(&["max-age=0"]));
+        assert!(ask(&["max-age = \"0\""]));
+        assert!(ask(&["no-transform", "no-cache"]), "any of several headers");
+        assert!(!ask(&[]));
+        assert!(!ask(&["max-age=10"]));
+        assert!(!ask(&["max-age=00x"]));
+        assert!(!ask(&["no-store"]));
+        assert!(!ask(&["no-cacheX"]));
+    }
 
     use super::*;
 
