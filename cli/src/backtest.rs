@@ -8,7 +8,7 @@ use chrono::NaiveTime;
 use clap::Args;
 use shared::engine::backtest::{BacktestReport, run_backtest_with_progress, summarise};
 use shared::engine::csv_import::read_csv_file;
-use shared::engine::ml_model::train_or_prior;
+use shared::engine::ml_model::{FeatureRow, N_FEATURES, rolling_rows, train_or_prior, train_or_prior_from_rows};
 use shared::engine::{EngineConfig, MatchRecord, MlArtifact, MlTrainConfig, Strategy, TeamAliases};
 
 const LONG_ABOUT: &str = "\
@@ -91,6 +91,11 @@ pub struct BacktestArgs {
     /// defaults; --seed wins over its seed).
     #[arg(long)]
     pub train_config: Option<String>,
+    /// ml_model, market: keep the rolling training rows of each competition in this directory,
+    /// keyed by a hash of the feature settings and the competition's matches, and reuse them
+    /// (for sweeps of training settings on the same data; the rows are the same either way).
+    #[arg(long)]
+    pub rows_cache: Option<PathBuf>,
 }
 
 pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -181,7 +186,13 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
                     let started = Instant::now();
                     let mut learn_from = history.clone();
                     learn_from.extend(other.iter().filter(|m| m.kickoff() < first).cloned());
-                    let a = train_or_prior(&learn_from, first, &train_config)?;
+                    let a = match &args.rows_cache {
+                        Some(dir) => {
+                            let rows = cached_rolling_rows(&learn_from, first, &train_config, dir)?;
+                            train_or_prior_from_rows(&rows, first, &train_config)?
+                        }
+                        None => train_or_prior(&learn_from, first, &train_config)?,
+                    };
                     eprintln!(
                         "[fp] {strategy} {}: artifact {} ({} training rows) in {:.1}s",
                         season.name,
@@ -313,4 +324,72 @@ fn write_predictions(path: &Path, report: &BacktestReport) -> anyhow::Result<()>
     }
     w.flush()?;
     Ok(())
+}
+
+/// A cached row: the floats as bits (exact round trip).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedRow {
+    row: FeatureRow,
+    x: Vec<u64>,
+    odds: Option<[u64; 3]>,
+}
+
+/// The rows of `shared::engine::ml_model::rolling_rows_by_competition` on the history before
+/// `as_of`, each competition's read from `dir` when computed before with the same settings and
+/// matches.
+fn cached_rolling_rows(
+    history: &[MatchRecord],
+    as_of: chrono::NaiveDateTime,
+    config: &MlTrainConfig,
+    dir: &Path,
+) -> anyhow::Result<Vec<FeatureRow>> {
+    use std::hash::{Hash, Hasher};
+    std::fs::create_dir_all(dir)?;
+    let matches = shared::engine::data::history_before(history, as_of);
+    let mut codes: Vec<Option<&str>> = matches.iter().map(|m| m.competition.as_deref()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let mut rows = Vec::new();
+    for code in &codes {
+        let group: Vec<&MatchRecord> = if codes.len() <= 1 {
+            matches.clone()
+        } else {
+            matches.iter().copied().filter(|m| m.competition.as_deref() == *code).collect()
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{:?}|{}|{:?}", config.features, config.burn_in_days.to_bits(), group).hash(&mut h);
+        let path = dir.join(format!("rows_{}_{:016x}.json", code.unwrap_or("none"), h.finish()));
+        let got: Vec<FeatureRow> = if path.exists() {
+            let cached: Vec<CachedRow> = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+            cached
+                .into_iter()
+                .map(|c| {
+                    let mut r = c.row;
+                    for (k, b) in c.x.iter().enumerate() {
+                        r.x[k] = f64::from_bits(*b);
+                    }
+                    if let (Some(o), Some(b)) = (r.opening.as_mut(), c.odds) {
+                        (o.home, o.draw, o.away) = (f64::from_bits(b[0]), f64::from_bits(b[1]), f64::from_bits(b[2]));
+                    }
+                    r
+                })
+                .collect()
+        } else {
+            let computed = rolling_rows(&group, &config.features, config.burn_in_days)?;
+            let cached: Vec<CachedRow> = computed
+                .iter()
+                .map(|r| CachedRow {
+                    row: r.clone(),
+                    x: r.x.iter().map(|v| v.to_bits()).collect(),
+                    odds: r.opening.map(|o| [o.home.to_bits(), o.draw.to_bits(), o.away.to_bits()]),
+                })
+                .collect();
+            std::fs::write(&path, serde_json::to_string(&cached)?)?;
+            computed
+        };
+        debug_assert!(got.iter().all(|r| r.x.len() == N_FEATURES));
+        rows.extend(got);
+    }
+    rows.sort_by_key(|r| r.kickoff);
+    Ok(rows)
 }

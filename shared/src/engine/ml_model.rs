@@ -558,8 +558,18 @@ pub fn train_or_prior(
 ) -> Result<MlArtifact, EngineError> {
     let matches = history_before(history, as_of);
     let rows = rolling_rows_by_competition(&matches, &config.features, config.burn_in_days)?;
+    train_or_prior_from_rows(&rows, as_of, config)
+}
+
+/// [`train_or_prior`] from precomputed rolling rows (those of [`rolling_rows_by_competition`]
+/// on the history before `as_of`).
+pub fn train_or_prior_from_rows(
+    rows: &[FeatureRow],
+    as_of: NaiveDateTime,
+    config: &MlTrainConfig,
+) -> Result<MlArtifact, EngineError> {
     if rows.iter().filter(|r| r.kickoff < as_of).count() >= MIN_OWN_ROWS {
-        return train_artifact_from_rows(&rows, as_of, config);
+        return train_artifact_from_rows(rows, as_of, config);
     }
     let prior = prior_artifact()?;
     if prior.trained_until >= as_of {
