@@ -393,3 +393,74 @@ fn cached_rolling_rows(
     rows.sort_by_key(|r| r.kickoff);
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::engine::data::{BookOdds, Odds1x2};
+
+    /// Two competitions of six teams, a match day a week for 80 weeks, goals and opening odds
+    /// from a fixed pseudo-random sequence.
+    fn two_leagues() -> Vec<MatchRecord> {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        let start = chrono::NaiveDate::from_ymd_opt(2020, 8, 8).expect("date");
+        let mut out = Vec::new();
+        for week in 0..80 {
+            for code in ["A1", "B1"] {
+                for k in 0..3 {
+                    let home = format!("{code} team {}", (week + 2 * k) % 6);
+                    let away = format!("{code} team {}", (week + 2 * k + 1) % 6);
+                    let mut m = MatchRecord::new(
+                        start + chrono::Duration::days(7 * week as i64),
+                        home,
+                        away,
+                        (next() % 4) as u8,
+                        (next() % 3) as u8,
+                    );
+                    m.competition = Some(code.to_string());
+                    m.time = NaiveTime::from_hms_opt(15, k, 0);
+                    let h = 1.6 + (next() % 100) as f64 / 100.0;
+                    m.odds.pre_match.push(BookOdds {
+                        bookmaker: "PS".into(),
+                        odds: Odds1x2 { home: h, draw: 3.3, away: 1.0 / (1.03 - 1.0 / h - 1.0 / 3.3) },
+                    });
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn cached_rows_are_the_computed_rows_bit_for_bit() {
+        let history = two_leagues();
+        let as_of = chrono::NaiveDate::from_ymd_opt(2021, 12, 1).expect("date").and_time(NaiveTime::MIN);
+        let config = MlTrainConfig { burn_in_days: 60.0, ..MlTrainConfig::default() };
+        let matches = shared::engine::data::history_before(&history, as_of);
+        let expected =
+            shared::engine::ml_model::rolling_rows_by_competition(&matches, &config.features, config.burn_in_days)
+                .expect("rows");
+        assert!(expected.len() > 100 && expected.iter().any(|r| r.opening.is_some()));
+        let dir = std::env::temp_dir().join(format!("fp-rows-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = cached_rolling_rows(&history, as_of, &config, &dir).expect("computed");
+        assert_eq!(std::fs::read_dir(&dir).expect("cache dir").count(), 2, "one file per competition");
+        let second = cached_rolling_rows(&history, as_of, &config, &dir).expect("read back");
+        for got in [&first, &second] {
+            assert_eq!(got, &expected);
+            for (a, b) in got.iter().zip(&expected) {
+                assert!(a.x.iter().zip(&b.x).all(|(u, v)| u.to_bits() == v.to_bits()));
+            }
+        }
+        // Other settings or other matches: other files.
+        let other = MlTrainConfig { burn_in_days: 90.0, ..config.clone() };
+        cached_rolling_rows(&history, as_of, &other, &dir).expect("other settings");
+        cached_rolling_rows(&history[..300], as_of, &config, &dir).expect("other matches");
+        assert_eq!(std::fs::read_dir(&dir).expect("cache dir").count(), 6);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}

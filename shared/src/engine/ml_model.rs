@@ -64,6 +64,10 @@ pub const N_FEATURES: usize = FEATURE_NAMES.len();
 /// Indices of the features that come from past odds.
 const MARKET_FEATURES: [usize; 2] = [8, 9];
 
+/// The model version prefix of the artifacts this code trains (`+<trained until>+seed<seed>`
+/// follows): 2 since the single weak L2 strength and the 150-day burn-in of issue 14's fifth pass.
+pub const MODEL_VERSION: &str = "ml_model-mlogit-2";
+
 /// The artifact format this code reads and writes.
 pub const ARTIFACT_FORMAT: &str = "fp-ml-artifact/1";
 
@@ -666,7 +670,7 @@ pub fn train_artifact_from_rows(
     }
     Ok(MlArtifact {
         format: ARTIFACT_FORMAT.to_string(),
-        model_version: format!("ml_model-mlogit-2+{}+seed{}", trained_until.format("%Y%m%d"), config.seed),
+        model_version: format!("{MODEL_VERSION}+{}+seed{}", trained_until.format("%Y%m%d"), config.seed),
         trained_until,
         seed: config.seed,
         features: config.features.clone(),
