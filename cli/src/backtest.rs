@@ -8,7 +8,7 @@ use chrono::NaiveTime;
 use clap::Args;
 use shared::engine::backtest::{BacktestReport, run_backtest_with_progress, summarise};
 use shared::engine::csv_import::read_csv_file;
-use shared::engine::ml_model::train_or_prior;
+use shared::engine::ml_model::{FeatureRow, N_FEATURES, rolling_rows, train_or_prior, train_or_prior_from_rows};
 use shared::engine::{EngineConfig, MatchRecord, MlArtifact, MlTrainConfig, Strategy, TeamAliases};
 
 const LONG_ABOUT: &str = "\
@@ -91,6 +91,11 @@ pub struct BacktestArgs {
     /// defaults; --seed wins over its seed).
     #[arg(long)]
     pub train_config: Option<String>,
+    /// ml_model, market: keep the rolling training rows of each competition in this directory,
+    /// keyed by a hash of the feature settings and the competition's matches, and reuse them
+    /// (for sweeps of training settings on the same data; the rows are the same either way).
+    #[arg(long)]
+    pub rows_cache: Option<PathBuf>,
 }
 
 pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -181,7 +186,13 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
                     let started = Instant::now();
                     let mut learn_from = history.clone();
                     learn_from.extend(other.iter().filter(|m| m.kickoff() < first).cloned());
-                    let a = train_or_prior(&learn_from, first, &train_config)?;
+                    let a = match &args.rows_cache {
+                        Some(dir) => {
+                            let rows = cached_rolling_rows(&learn_from, first, &train_config, dir)?;
+                            train_or_prior_from_rows(&rows, first, &train_config)?
+                        }
+                        None => train_or_prior(&learn_from, first, &train_config)?,
+                    };
                     eprintln!(
                         "[fp] {strategy} {}: artifact {} ({} training rows) in {:.1}s",
                         season.name,
@@ -313,4 +324,143 @@ fn write_predictions(path: &Path, report: &BacktestReport) -> anyhow::Result<()>
     }
     w.flush()?;
     Ok(())
+}
+
+/// A cached row: the floats as bits (exact round trip).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedRow {
+    row: FeatureRow,
+    x: Vec<u64>,
+    odds: Option<[u64; 3]>,
+}
+
+/// The rows of `shared::engine::ml_model::rolling_rows_by_competition` on the history before
+/// `as_of`, each competition's read from `dir` when computed before with the same settings and
+/// matches.
+fn cached_rolling_rows(
+    history: &[MatchRecord],
+    as_of: chrono::NaiveDateTime,
+    config: &MlTrainConfig,
+    dir: &Path,
+) -> anyhow::Result<Vec<FeatureRow>> {
+    use std::hash::{Hash, Hasher};
+    std::fs::create_dir_all(dir)?;
+    let matches = shared::engine::data::history_before(history, as_of);
+    let mut codes: Vec<Option<&str>> = matches.iter().map(|m| m.competition.as_deref()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let mut rows = Vec::new();
+    for code in &codes {
+        let group: Vec<&MatchRecord> = if codes.len() <= 1 {
+            matches.clone()
+        } else {
+            matches.iter().copied().filter(|m| m.competition.as_deref() == *code).collect()
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{:?}|{}|{:?}", config.features, config.burn_in_days.to_bits(), group).hash(&mut h);
+        let path = dir.join(format!("rows_{}_{:016x}.json", code.unwrap_or("none"), h.finish()));
+        let got: Vec<FeatureRow> = if path.exists() {
+            let cached: Vec<CachedRow> = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+            cached
+                .into_iter()
+                .map(|c| {
+                    let mut r = c.row;
+                    for (k, b) in c.x.iter().enumerate() {
+                        r.x[k] = f64::from_bits(*b);
+                    }
+                    if let (Some(o), Some(b)) = (r.opening.as_mut(), c.odds) {
+                        (o.home, o.draw, o.away) = (f64::from_bits(b[0]), f64::from_bits(b[1]), f64::from_bits(b[2]));
+                    }
+                    r
+                })
+                .collect()
+        } else {
+            let computed = rolling_rows(&group, &config.features, config.burn_in_days)?;
+            let cached: Vec<CachedRow> = computed
+                .iter()
+                .map(|r| CachedRow {
+                    row: r.clone(),
+                    x: r.x.iter().map(|v| v.to_bits()).collect(),
+                    odds: r.opening.map(|o| [o.home.to_bits(), o.draw.to_bits(), o.away.to_bits()]),
+                })
+                .collect();
+            std::fs::write(&path, serde_json::to_string(&cached)?)?;
+            computed
+        };
+        debug_assert!(got.iter().all(|r| r.x.len() == N_FEATURES));
+        rows.extend(got);
+    }
+    rows.sort_by_key(|r| r.kickoff);
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::engine::data::{BookOdds, Odds1x2};
+
+    /// Two competitions of six teams, a match day a week for 80 weeks, goals and opening odds
+    /// from a fixed pseudo-random sequence.
+    fn two_leagues() -> Vec<MatchRecord> {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        let start = chrono::NaiveDate::from_ymd_opt(2020, 8, 8).expect("date");
+        let mut out = Vec::new();
+        for week in 0..80 {
+            for code in ["A1", "B1"] {
+                for k in 0..3 {
+                    let home = format!("{code} team {}", (week + 2 * k) % 6);
+                    let away = format!("{code} team {}", (week + 2 * k + 1) % 6);
+                    let mut m = MatchRecord::new(
+                        start + chrono::Duration::days(7 * week as i64),
+                        home,
+                        away,
+                        (next() % 4) as u8,
+                        (next() % 3) as u8,
+                    );
+                    m.competition = Some(code.to_string());
+                    m.time = NaiveTime::from_hms_opt(15, k, 0);
+                    let h = 1.6 + (next() % 100) as f64 / 100.0;
+                    m.odds.pre_match.push(BookOdds {
+                        bookmaker: "PS".into(),
+                        odds: Odds1x2 { home: h, draw: 3.3, away: 1.0 / (1.03 - 1.0 / h - 1.0 / 3.3) },
+                    });
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn cached_rows_are_the_computed_rows_bit_for_bit() {
+        let history = two_leagues();
+        let as_of = chrono::NaiveDate::from_ymd_opt(2021, 12, 1).expect("date").and_time(NaiveTime::MIN);
+        let config = MlTrainConfig { burn_in_days: 60.0, ..MlTrainConfig::default() };
+        let matches = shared::engine::data::history_before(&history, as_of);
+        let expected =
+            shared::engine::ml_model::rolling_rows_by_competition(&matches, &config.features, config.burn_in_days)
+                .expect("rows");
+        assert!(expected.len() > 100 && expected.iter().any(|r| r.opening.is_some()));
+        let dir = std::env::temp_dir().join(format!("fp-rows-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = cached_rolling_rows(&history, as_of, &config, &dir).expect("computed");
+        assert_eq!(std::fs::read_dir(&dir).expect("cache dir").count(), 2, "one file per competition");
+        let second = cached_rolling_rows(&history, as_of, &config, &dir).expect("read back");
+        for got in [&first, &second] {
+            assert_eq!(got, &expected);
+            for (a, b) in got.iter().zip(&expected) {
+                assert!(a.x.iter().zip(&b.x).all(|(u, v)| u.to_bits() == v.to_bits()));
+            }
+        }
+        // Other settings or other matches: other files.
+        let other = MlTrainConfig { burn_in_days: 90.0, ..config.clone() };
+        cached_rolling_rows(&history, as_of, &other, &dir).expect("other settings");
+        cached_rolling_rows(&history[..300], as_of, &config, &dir).expect("other matches");
+        assert_eq!(std::fs::read_dir(&dir).expect("cache dir").count(), 6);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

@@ -385,6 +385,39 @@ fn the_prior_artifact_matches_this_build() {
     );
     assert!(prior.base_head.training_rows >= ml_model::MIN_OWN_ROWS);
     assert!(prior.market_blend.is_some());
+    // Trained with this build's default training settings (`fp train-ml`): retrain it when
+    // they change.
+    assert!(prior.model_version.starts_with(&format!("{}+", ml_model::MODEL_VERSION)), "{}", prior.model_version);
+    let defaults = MlTrainConfig::default();
+    assert_eq!(defaults.l2_grid.len(), 1);
+    for h in [&prior.base_head, head] {
+        assert_eq!(h.l2, defaults.l2_grid[0], "head {}", h.name);
+    }
+    assert_eq!(prior.features, defaults.features);
+}
+
+#[test]
+fn training_from_precomputed_rows_is_training_from_the_history() {
+    let mut league = synthetic_league();
+    for m in &mut league {
+        m.competition = Some("X".into());
+    }
+    let as_of = midnight(NaiveDate::from_ymd_opt(2023, 8, 1).expect("date"));
+    let config = small_train_config();
+    let matches = data::history_before(&league, as_of);
+    let rows = ml_model::rolling_rows_by_competition(&matches, &config.features, config.burn_in_days).expect("rows");
+    // Fewer rows than a history needs to train its own artifact: both give the prior.
+    assert!(rows.len() < ml_model::MIN_OWN_ROWS);
+    let late = midnight(NaiveDate::from_ymd_opt(2030, 1, 1).expect("date"));
+    assert_eq!(
+        ml_model::train_or_prior_from_rows(&rows, late, &config).expect("prior"),
+        ml_model::train_or_prior(&league, late, &config).expect("prior")
+    );
+    // The artifact trained from the rows is the one trained from the history.
+    assert_eq!(
+        ml_model::train_artifact_from_rows(&rows, as_of, &config).expect("from rows"),
+        train_artifact(&league, as_of, &config).expect("from history")
+    );
 }
 
 #[test]
