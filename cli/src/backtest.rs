@@ -8,7 +8,9 @@ use chrono::NaiveTime;
 use clap::Args;
 use shared::engine::backtest::{BacktestReport, run_backtest_with_progress, summarise};
 use shared::engine::csv_import::read_csv_file;
-use shared::engine::ml_model::{FeatureRow, N_FEATURES, rolling_rows, train_or_prior, train_or_prior_from_rows};
+use shared::engine::ml_model::{
+    FeatureRow, N_FEATURES, rolling_rows, rows_by_competition, train_or_prior, train_or_prior_from_rows,
+};
 use shared::engine::{EngineConfig, MatchRecord, MlArtifact, MlTrainConfig, Strategy, TeamAliases};
 
 const LONG_ABOUT: &str = "\
@@ -346,22 +348,13 @@ fn cached_rolling_rows(
     use std::hash::{Hash, Hasher};
     std::fs::create_dir_all(dir)?;
     let matches = shared::engine::data::history_before(history, as_of);
-    let mut codes: Vec<Option<&str>> = matches.iter().map(|m| m.competition.as_deref()).collect();
-    codes.sort_unstable();
-    codes.dedup();
-    let mut rows = Vec::new();
-    for code in &codes {
-        let group: Vec<&MatchRecord> = if codes.len() <= 1 {
-            matches.clone()
-        } else {
-            matches.iter().copied().filter(|m| m.competition.as_deref() == *code).collect()
-        };
+    rows_by_competition(&matches, |code, group| -> anyhow::Result<Vec<FeatureRow>> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         format!("{:?}|{}|{:?}", config.features, config.burn_in_days.to_bits(), group).hash(&mut h);
         let path = dir.join(format!("rows_{}_{:016x}.json", code.unwrap_or("none"), h.finish()));
-        let got: Vec<FeatureRow> = if path.exists() {
+        if path.exists() {
             let cached: Vec<CachedRow> = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-            cached
+            return Ok(cached
                 .into_iter()
                 .map(|c| {
                     let mut r = c.row;
@@ -373,25 +366,21 @@ fn cached_rolling_rows(
                     }
                     r
                 })
-                .collect()
-        } else {
-            let computed = rolling_rows(&group, &config.features, config.burn_in_days)?;
-            let cached: Vec<CachedRow> = computed
-                .iter()
-                .map(|r| CachedRow {
-                    row: r.clone(),
-                    x: r.x.iter().map(|v| v.to_bits()).collect(),
-                    odds: r.opening.map(|o| [o.home.to_bits(), o.draw.to_bits(), o.away.to_bits()]),
-                })
-                .collect();
-            std::fs::write(&path, serde_json::to_string(&cached)?)?;
-            computed
-        };
-        debug_assert!(got.iter().all(|r| r.x.len() == N_FEATURES));
-        rows.extend(got);
-    }
-    rows.sort_by_key(|r| r.kickoff);
-    Ok(rows)
+                .collect());
+        }
+        let computed = rolling_rows(group, &config.features, config.burn_in_days)?;
+        let cached: Vec<CachedRow> = computed
+            .iter()
+            .map(|r| CachedRow {
+                row: r.clone(),
+                x: r.x.iter().map(|v| v.to_bits()).collect(),
+                odds: r.opening.map(|o| [o.home.to_bits(), o.draw.to_bits(), o.away.to_bits()]),
+            })
+            .collect();
+        std::fs::write(&path, serde_json::to_string(&cached)?)?;
+        debug_assert!(computed.iter().all(|r| r.x.len() == N_FEATURES));
+        Ok(computed)
+    })
 }
 
 #[cfg(test)]

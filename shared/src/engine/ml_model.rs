@@ -379,16 +379,27 @@ pub fn rolling_rows_by_competition(
     config: &FeatureConfig,
     burn_in_days: f64,
 ) -> Result<Vec<FeatureRow>, EngineError> {
+    rows_by_competition(matches, |_, group| rolling_rows(group, config, burn_in_days))
+}
+
+/// `rows_of` applied to each competition's matches (to all of `matches` when they are of one
+/// competition), with the competition's code; the rows together, by kick-off. The grouping of
+/// [`rolling_rows_by_competition`], for a caller that computes or fetches each group's rows its
+/// own way (`fp backtest --rows-cache`).
+pub fn rows_by_competition<E>(
+    matches: &[&MatchRecord],
+    mut rows_of: impl FnMut(Option<&str>, &[&MatchRecord]) -> Result<Vec<FeatureRow>, E>,
+) -> Result<Vec<FeatureRow>, E> {
     let mut codes: Vec<Option<&str>> = matches.iter().map(|m| m.competition.as_deref()).collect();
     codes.sort_unstable();
     codes.dedup();
     if codes.len() <= 1 {
-        return rolling_rows(matches, config, burn_in_days);
+        return rows_of(codes.first().copied().flatten(), matches);
     }
     let mut rows = Vec::new();
     for code in codes {
         let group: Vec<&MatchRecord> = matches.iter().copied().filter(|m| m.competition.as_deref() == code).collect();
-        rows.extend(rolling_rows(&group, config, burn_in_days)?);
+        rows.extend(rows_of(code, &group)?);
     }
     rows.sort_by_key(|r| r.kickoff);
     Ok(rows)
