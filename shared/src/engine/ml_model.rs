@@ -13,8 +13,10 @@
 //! | `goal_supremacy`, `shots_supremacy` | online goal and shots-on-target ratings ([`super::historical::OnlineRatings`]; shots fall back to goals without statistics) |
 //!
 //! The odds of the match being predicted are never a feature. Two heads are trained: `market`
-//! (all features) and `base` (without the market features), used when a team has no odds
-//! history (a league without odds, a promoted team before its first match with odds).
+//! (all features) and `base` (without the market features), used when the competition has no
+//! market ratings yet (a league without odds, or before its first matches with odds). A promoted
+//! team without odds history of its own takes the market's promoted-team rating (the mean of
+//! the weakest rated teams) and the market head.
 //!
 //! Training ([`train_artifact`]): rolling feature rows over the training history (after a
 //! burn-in of 150 days), standardised; the L2 strength is chosen by K-fold cross-validation over
@@ -65,8 +67,9 @@ pub const N_FEATURES: usize = FEATURE_NAMES.len();
 const MARKET_FEATURES: [usize; 2] = [8, 9];
 
 /// The model version prefix of the artifacts this code trains (`+<trained until>+seed<seed>`
-/// follows): 2 since the single weak L2 strength and the 150-day burn-in of issue 14's fifth pass.
-pub const MODEL_VERSION: &str = "ml_model-mlogit-2";
+/// follows): 2 since the single weak L2 strength and the 150-day burn-in of issue 14's fifth pass;
+/// 3 since the market head also serves promoted teams (sixth pass).
+pub const MODEL_VERSION: &str = "ml_model-mlogit-3";
 
 /// The artifact format this code reads and writes.
 pub const ARTIFACT_FORMAT: &str = "fp-ml-artifact/1";
@@ -148,8 +151,11 @@ impl FeatureState {
         })
     }
 
-    /// The feature vector of a match and whether its market features are real (both teams
-    /// rated from past odds).
+    /// The feature vector of a match and whether its market features are real: the competition
+    /// has market ratings from past odds. A team without a rating of its own (promoted, or new to
+    /// the odds) takes the promoted teams' market rating then, and the market head still applies:
+    /// on the validation seasons the base head was overconfident for promoted teams (issue 14,
+    /// sixth pass).
     pub fn features(&self, home: &str, away: &str) -> ([f64; N_FEATURES], bool) {
         let g = self.dc_long.grid(home, away);
         let [ph, pd, pa] = g.outcome_probabilities();
@@ -158,7 +164,7 @@ impl FeatureState {
         let elo = self.ratings.features(home, away);
         let rest = |t: &str| self.ratings.rest_days(t).map_or(14.0, |d| d.min(14.0));
         let (msup, mgoals, known) = match &self.market {
-            Some(m) => (m.supremacy(home, away), m.goals_logit(home, away).unwrap_or(0.0), m.knows_both(home, away)),
+            Some(m) => (m.supremacy(home, away), m.goals_logit(home, away).unwrap_or(0.0), m.rates_anyone()),
             None => (0.0, 0.0, false),
         };
         (
