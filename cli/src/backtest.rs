@@ -22,9 +22,11 @@ midnight, so no result of the same day or later is ever used. `market` also read
 own opening (pre-match) odds, never its closing odds. Writes one CSV row per test match:
 
   date,home_team,away_team,p_home,p_draw,p_away,result[,book_p_home,book_p_draw,book_p_away]
+    [,open_p_home,open_p_draw,open_p_away]
 
 (the book_* columns are the bookmaker's closing probabilities, Pinnacle first, normalised
-multiplicatively, present when the test file has closing odds) and prints as its last line one
+multiplicatively, present when the test file has closing odds; the open_* columns the same for
+the opening (pre-match) odds, present when it has them) and prints as its last line one
 JSON object per strategy and test file (and one with season \"all\" pooling them): strategy,
 season, matches, rps (ranked probability score, outcomes ordered home < draw < away), log_loss,
 brier, bookmaker_rps and opening_rps (the closing and opening odds, when present).
@@ -299,10 +301,14 @@ fn round6(x: f64) -> f64 {
 
 fn write_predictions(path: &Path, report: &BacktestReport) -> anyhow::Result<()> {
     let with_book = report.rows.iter().any(|r| r.bookmaker.is_some());
+    let with_opening = report.rows.iter().any(|r| r.opening.is_some());
     let mut w = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut header = vec!["date", "home_team", "away_team", "p_home", "p_draw", "p_away", "result"];
     if with_book {
         header.extend(["book_p_home", "book_p_draw", "book_p_away"]);
+    }
+    if with_opening {
+        header.extend(["open_p_home", "open_p_draw", "open_p_away"]);
     }
     w.write_record(&header)?;
     for r in &report.rows {
@@ -317,15 +323,23 @@ fn write_predictions(path: &Path, report: &BacktestReport) -> anyhow::Result<()>
             r.outcome.as_letter().to_string(),
         ];
         if with_book {
-            match r.bookmaker {
-                Some(b) => rec.extend(b.iter().map(|x| format!("{x:.6}"))),
-                None => rec.extend(std::iter::repeat_n(String::new(), 3)),
-            }
+            rec.extend(probability_fields(r.bookmaker));
+        }
+        if with_opening {
+            rec.extend(probability_fields(r.opening));
         }
         w.write_record(&rec)?;
     }
     w.flush()?;
     Ok(())
+}
+
+/// Three probability columns, empty when the match has no such odds.
+fn probability_fields(p: Option<[f64; 3]>) -> Vec<String> {
+    match p {
+        Some(p) => p.iter().map(|x| format!("{x:.6}")).collect(),
+        None => vec![String::new(); 3],
+    }
 }
 
 /// A cached row: the floats as bits (exact round trip).
@@ -451,5 +465,52 @@ mod tests {
         cached_rolling_rows(&history[..300], as_of, &config, &dir).expect("other matches");
         assert_eq!(std::fs::read_dir(&dir).expect("cache dir").count(), 6);
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn the_predictions_file_carries_the_closing_and_opening_probabilities_where_the_match_has_them() {
+        let matches = two_leagues();
+        let (train, test) = matches.split_at(matches.len() - 6);
+        let mut test = test.to_vec();
+        test[0]
+            .odds
+            .closing
+            .push(BookOdds { bookmaker: "PS".into(), odds: Odds1x2 { home: 2.0, draw: 3.5, away: 4.0 } });
+        test[1].odds.pre_match.clear();
+        let report =
+            shared::engine::backtest::run_backtest(Strategy::Statistical, train, &test, &EngineConfig::default(), None)
+                .expect("backtest");
+        let path = std::env::temp_dir().join(format!("fp-predictions-test-{}.csv", std::process::id()));
+        write_predictions(&path, &report).expect("written");
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::remove_file(&path).expect("clean up");
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        assert_eq!(
+            lines[0],
+            [
+                "date",
+                "home_team",
+                "away_team",
+                "p_home",
+                "p_draw",
+                "p_away",
+                "result",
+                "book_p_home",
+                "book_p_draw",
+                "book_p_away",
+                "open_p_home",
+                "open_p_draw",
+                "open_p_away"
+            ]
+        );
+        assert_eq!(lines.len(), 7);
+        let row = |home: &str| lines.iter().find(|l| l[1] == home).expect("row of the match");
+        let first = row(&test[0].home);
+        let closing: Vec<f64> = first[7..10].iter().map(|v| v.parse().expect("number")).collect();
+        // 1/2, 1/3.5, 1/4 normalised.
+        assert!((closing[0] - 0.5 / (0.5 + 1.0 / 3.5 + 0.25)).abs() < 1e-5, "{closing:?}");
+        assert!(first[10..13].iter().all(|v| v.parse::<f64>().is_ok_and(|p| p > 0.0 && p < 1.0)));
+        let second = row(&test[1].home);
+        assert_eq!(&second[7..13], ["", "", "", "", "", ""], "no closing odds and no opening odds");
     }
 }

@@ -3,6 +3,9 @@
 bounds of what a fixed combination could gain:
   pool_check.py DIR pool OTHER [BASE]   logit pool p ∝ p_base^(1-w) p_other^w for a grid of w
   pool_check.py DIR temperature [BASE]  p ∝ p_base^(1/T) (the scores divided by T)
+  pool_check.py DIR market [BASE]       the market strategy's form with the match's opening odds q
+                                        (the open_p_* columns): p ∝ exp(a ln p_base + b ln q + c),
+                                        a, b, c at their in-sample log-loss optimum (sixth pass)
 DIR holds pred_<strategy>_<league>_<season>.csv (validation.sh ... --out 'DIR/pred_{strategy}_{season}.csv').
 Prints the mean RPS pooled, per league and without E0."""
 import csv, glob, math, os, sys
@@ -16,7 +19,8 @@ def load(d, s):
         season = os.path.basename(f)[len(f"pred_{s}_"):-4]
         for r in csv.DictReader(open(f)):
             p = [float(r["p_home"]), float(r["p_draw"]), float(r["p_away"])]
-            out[(season, r["date"], r["home_team"], r["away_team"])] = (p, r["result"])
+            q = [float(r[k]) for k in ("open_p_home", "open_p_draw", "open_p_away")] if r.get("open_p_home") else None
+            out[(season, r["date"], r["home_team"], r["away_team"])] = (p, r["result"], q)
     return out
 
 
@@ -31,6 +35,42 @@ def geometric(ps, ws):
     m = max(logs)
     e = [math.exp(v - m) for v in logs]
     return [v / sum(e) for v in e]
+
+
+def blend(t, p, q):
+    """p ∝ exp(t0 ln p + t1 ln q + (t2, t3, 0)): the market strategy's combination."""
+    s = [t[0] * math.log(max(p[i], 1e-9)) + t[1] * math.log(max(q[i], 1e-9)) + (t[2], t[3], 0.0)[i] for i in range(3)]
+    m = max(s)
+    e = [math.exp(v - m) for v in s]
+    return [v / sum(e) for v in e]
+
+
+def nelder_mead(f, x0, step=0.1, iterations=400):
+    """Minimises f from x0 (a small simplex method: enough for the blend's four weights)."""
+    pts = [list(x0)] + [[x + (step if i == j else 0.0) for j, x in enumerate(x0)] for i in range(len(x0))]
+    vals = [f(p) for p in pts]
+    for _ in range(iterations):
+        order = sorted(range(len(pts)), key=lambda i: vals[i])
+        pts, vals = [pts[i] for i in order], [vals[i] for i in order]
+        centre = [sum(p[j] for p in pts[:-1]) / (len(pts) - 1) for j in range(len(x0))]
+        towards = lambda c: [centre[j] + c * (pts[-1][j] - centre[j]) for j in range(len(x0))]
+        r = towards(-1.0)
+        fr = f(r)
+        if fr < vals[0]:
+            e = towards(-2.0)
+            fe = f(e)
+            pts[-1], vals[-1] = (e, fe) if fe < fr else (r, fr)
+        elif fr < vals[-2]:
+            pts[-1], vals[-1] = r, fr
+        else:
+            c = towards(0.5)
+            fc = f(c)
+            if fc < vals[-1]:
+                pts[-1], vals[-1] = c, fc
+            else:
+                pts = [pts[0]] + [[pts[0][j] + 0.5 * (p[j] - pts[0][j]) for j in range(len(x0))] for p in pts[1:]]
+                vals = [vals[0]] + [f(p) for p in pts[1:]]
+    return pts[min(range(len(pts)), key=lambda i: vals[i])]
 
 
 def report(label, scored):
@@ -57,7 +97,17 @@ def main():
         a = load(d, sys.argv[3] if len(sys.argv) > 3 else "ml_model")
         print(f"{len(a)} matches")
         for t in (0.9, 0.95, 1.0, 1.03, 1.05, 1.08, 1.1, 1.15):
-            report(f"T={t:4.2f}", [(k[0].split("_")[0], rps(geometric([p], [1 / t]), res)) for k, (p, res) in a.items()])
+            report(f"T={t:4.2f}", [(k[0].split("_")[0], rps(geometric([p], [1 / t]), res)) for k, (p, res, _) in a.items()])
+    elif what == "market":
+        a = load(d, sys.argv[3] if len(sys.argv) > 3 else "ml_model")
+        rows = [(k[0].split("_")[0], p, q, res) for k, (p, res, q) in a.items() if q]
+        print(f"{len(rows)} matches with opening odds (of {len(a)})")
+        report("model alone ", [(lg, rps(p, res)) for lg, p, q, res in rows])
+        report("opening odds", [(lg, rps(q, res)) for lg, p, q, res in rows])
+        theta = nelder_mead(lambda t: sum(-math.log(blend(t, p, q)["HDA".index(res)]) for _, p, q, res in rows) / len(rows),
+                            [0.2, 0.8, 0.0, 0.0])
+        report("in-sample best blend " + " ".join(f"{x:+.3f}" for x in theta),
+               [(lg, rps(blend(theta, p, q), res)) for lg, p, q, res in rows])
     else:
         sys.exit(__doc__)
 
