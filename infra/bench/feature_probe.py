@@ -75,26 +75,26 @@ def train_predict(Xtr,ytr,Xte,l2=0.0003):
     mu=Xtr.mean(0); sd=Xtr.std(0); sd[sd<1e-9]=1e-9
     th=fit_mlogit((Xtr-mu)/sd,ytr,np.ones(len(ytr)),l2*len(ytr))
     return predict(th,(Xte-mu)/sd)
-def evaluate(rows, feats, seasons=('1718','1819','1920'), leagues=('E0','D1','I1','SP1','F1'), market_extra=(8,9)):
-    """feats(rows)->matrix of extra columns (n x m) aligned to rows; base head uses x without market + extra."""
-    X=np.array([r['x'] for r in rows]); E=feats(rows) if feats else np.zeros((len(rows),0))
+def season_predictions(rows, E=None, seasons=('1718','1819','1920'), leagues=('E0','D1','I1','SP1','F1')):
+    """Both heads refitted before each validation season on every earlier row (extra columns E
+    added to both): yields (league, season, the season's row indices, base, market, chosen)."""
+    X=np.array([r['x'] for r in rows]); E=np.zeros((len(rows),0)) if E is None else E
     y=np.array([r['y'] for r in rows]); mk=np.array([r['mk'] for r in rows]); comp=np.array([r['comp'] for r in rows])
     k=np.array([r['k'] for r in rows])
-    base_cols=[i for i in range(12) if i not in market_extra]
+    base_cols=[i for i in range(12) if i not in (8,9)]
     Xb=np.hstack([X[:,base_cols],E]); Xm=np.hstack([X,E])
-    out={}
     for L in leagues:
         for s in seasons:
             a,b=season_bounds(L,s)
             start=datetime.combine(a,datetime.min.time()); end=datetime.combine(b,datetime.max.time())
-            tr=k<start; te=(comp==L)&(k>=start)&(k<=end)
-            P=np.zeros((te.sum(),3))
+            tr=k<start; te=np.where((comp==L)&(k>=start)&(k<=end))[0]
             Pb=train_predict(Xb[tr],y[tr],Xb[te])
-            trm=tr&mk
-            Pm=train_predict(Xm[trm],y[trm],Xm[te])
-            P=np.where(mk[te][:,None],Pm,Pb)
-            out[(L,s)]=rps(P,y[te])
-    return out
+            Pm=train_predict(Xm[tr&mk],y[tr&mk],Xm[te])
+            yield L,s,te,Pb,Pm,np.where(mk[te][:,None],Pm,Pb)
+def evaluate(rows, feats):
+    """feats(rows)->matrix of extra columns (n x m) aligned to rows: RPS per match, per (league, season)."""
+    y=np.array([r['y'] for r in rows])
+    return {(L,s):rps(P,y[te]) for L,s,te,_,_,P in season_predictions(rows, feats(rows) if feats else None)}
 def summary(out,label):
     allv=np.concatenate(list(out.values())); no=np.concatenate([v for (L,s),v in out.items() if L!='E0'])
     e0=np.concatenate([v for (L,s),v in out.items() if L=='E0'])
@@ -237,9 +237,6 @@ def stakes(rows, csvrows, top=4, rel=3, mode='diff'):
 
 def gap_by_month(rows, seasons=('1718', '1819', '1920')):
     """Where the model loses to the opening odds (normalised): mean RPS difference per month."""
-    X = np.array([r['x'] for r in rows]); y = np.array([r['y'] for r in rows])
-    mk = np.array([r['mk'] for r in rows]); comp = np.array([r['comp'] for r in rows]); k = np.array([r['k'] for r in rows])
-    base_cols = [i for i in range(12) if i not in (8, 9)]
     gaps = defaultdict(list)
     # A team without a match in its competition in the market model's 400-day window: a promoted
     # team before its first odds there (the fifth pass sent these to the base head).
@@ -253,26 +250,18 @@ def gap_by_month(rows, seasons=('1718', '1819', '1920')):
             if r['k'].date() > last_seen[(r['comp'], t)].date():
                 last_seen[(r['comp'], t)] = r['k']
     promoted = {'base': [], 'market': []}
-    for L in ('E0', 'D1', 'I1', 'SP1', 'F1'):
-        for s in seasons:
-            a, b = season_bounds(L, s)
-            start = datetime.combine(a, datetime.min.time()); end = datetime.combine(b, datetime.max.time())
-            tr = k < start; te = np.where((comp == L) & (k >= start) & (k <= end))[0]
-            Pb = train_predict(X[tr][:, base_cols], y[tr], X[te][:, base_cols])
-            Pm = train_predict(X[tr & mk], y[tr & mk], X[te])
-            P = np.where(mk[te][:, None], Pm, Pb)
-            for j, i in enumerate(te):
-                if new_team[i]:
-                    o = rows[i].get('op')
-                    q = np.array([1 / o['home'], 1 / o['draw'], 1 / o['away']]); q /= q.sum()
-                    for head, pp in (('base', Pb[j]), ('market', Pm[j])):
-                        promoted[head].append(rps(pp[None, :], y[i:i + 1])[0] - rps(q[None, :], y[i:i + 1])[0])
-                o = rows[i].get('op')
-                if not o:
-                    continue
-                q = np.array([1 / o['home'], 1 / o['draw'], 1 / o['away']]); q /= q.sum()
-                d = rps(P[j:j + 1], y[i:i + 1])[0] - rps(q[None, :], y[i:i + 1])[0]
-                gaps[(s, rows[i]['k'].month)].append(d)
+    y = np.array([r['y'] for r in rows])
+    for L, s, te, Pb, Pm, P in season_predictions(rows, seasons=seasons):
+        for j, i in enumerate(te):
+            o = rows[i].get('op')
+            if not o:
+                continue
+            q = np.array([1 / o['home'], 1 / o['draw'], 1 / o['away']]); q /= q.sum()
+            gap = lambda p: rps(p[None, :], y[i:i + 1])[0] - rps(q[None, :], y[i:i + 1])[0]
+            gaps[(s, rows[i]['k'].month)].append(gap(P[j]))
+            if new_team[i]:
+                promoted['base'].append(gap(Pb[j]))
+                promoted['market'].append(gap(Pm[j]))
     print(f"a promoted team before its first odds ({len(promoted['base'])} matches), model minus opening odds per match:"
           f" base head {np.mean(promoted['base']):+.4f}, market head {np.mean(promoted['market']):+.4f}")
     print('model minus opening odds, mean RPS per match, by month (matches):')

@@ -173,16 +173,11 @@ impl MarketModel {
         self.goals_intercept.map(|t| t + g(home) + g(away))
     }
 
-    /// Whether both teams are rated from their own odds.
     /// True when at least one team is rated: a team without a rating of its own then stands at
     /// the promoted teams' rating ([`Self::unknown_strength`]), which is what `ml_model`'s
     /// market head expects of a promoted team.
     pub fn rates_anyone(&self) -> bool {
         !self.teams.is_empty()
-    }
-
-    pub fn knows_both(&self, home: &str, away: &str) -> bool {
-        self.rating(home).is_some() && self.rating(away).is_some()
     }
 }
 
@@ -224,7 +219,7 @@ mod tests {
         let m = MarketModel::fit(&refs, as_of, &cfg).expect("odds present");
         assert!((m.home_advantage - 0.3).abs() < 1e-6, "{m:?}");
         assert!((m.supremacy("A", "C") - 1.5).abs() < 1e-6);
-        assert!(m.knows_both("A", "B") && !m.knows_both("A", "Z"));
+        assert!(m.rating("A").is_some() && m.rating("B").is_some() && m.rating("Z").is_none());
         assert!(m.rates_anyone());
         // An unknown team is rated like the weakest.
         assert!((m.supremacy("Z", "B") - m.supremacy("C", "B")).abs() < 1e-6);

@@ -34,6 +34,15 @@ const TEAMS: [&str; 10] =
 
 /// Four double round-robin seasons of a 10-team league with Poisson goals, 1X2 and over/under
 /// odds, and weekly match days (five matches per date, afternoon kick-offs).
+/// [`synthetic_league`] with every match in competition `code`.
+fn synthetic_competition(code: &str) -> Vec<MatchRecord> {
+    let mut league = synthetic_league();
+    for m in &mut league {
+        m.competition = Some(code.into());
+    }
+    league
+}
+
 fn synthetic_league() -> Vec<MatchRecord> {
     let mut rng = Lcg(2024);
     // Shots on target from their own stream (the goals stay those of the first version).
@@ -398,10 +407,7 @@ fn the_prior_artifact_matches_this_build() {
 
 #[test]
 fn training_from_precomputed_rows_is_training_from_the_history() {
-    let mut league = synthetic_league();
-    for m in &mut league {
-        m.competition = Some("X".into());
-    }
+    let league = synthetic_competition("X");
     let as_of = midnight(NaiveDate::from_ymd_opt(2023, 8, 1).expect("date"));
     let config = small_train_config();
     let matches = data::history_before(&league, as_of);
@@ -422,10 +428,7 @@ fn training_from_precomputed_rows_is_training_from_the_history() {
 
 #[test]
 fn the_market_blend_learns_from_rolling_predictions_per_competition() {
-    let mut league = synthetic_league();
-    for m in &mut league {
-        m.competition = Some("X".into());
-    }
+    let league = synthetic_competition("X");
     let as_of = midnight(NaiveDate::from_ymd_opt(2023, 8, 1).expect("date"));
     let config =
         MlTrainConfig { burn_in_days: 30.0, blend_years: 3, competition_blend_rows: 100, ..MlTrainConfig::default() };
